@@ -1,0 +1,5 @@
+"""`python -m atelier` runs the CLI."""
+
+from atelier.cli.app import main
+
+main()

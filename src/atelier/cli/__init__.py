@@ -1,0 +1,3 @@
+"""The `atelier` command line (Typer + Rich)."""
+
+__all__: list[str] = []

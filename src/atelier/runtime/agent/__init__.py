@@ -1,0 +1,3 @@
+"""agent drivers."""
+
+__all__: list[str] = []

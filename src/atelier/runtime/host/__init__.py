@@ -1,0 +1,3 @@
+"""Host plumbing shared by every driver: processes, resource names, detection."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""images drivers."""
+
+__all__: list[str] = []

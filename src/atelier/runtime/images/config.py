@@ -1,0 +1,24 @@
+"""Configuration section for images and the guest kernel (`images`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ImagesConfig(BaseModel):
+    """Where images come from and which kernel boots them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_image: str = "minimal"
+    kernel: Literal["auto", "custom", "cloud"] = Field(
+        "auto",
+        description="custom: built from linux-source; cloud: Debian cloud kernel + initramfs;"
+        " auto: custom when built, else cloud",
+    )
+    debian_mirror: str = "http://deb.debian.org/debian"
+    debian_security_mirror: str = "http://deb.debian.org/debian-security"
+    npm_registry: str = "https://registry.npmjs.org/"
+    pypi_index: str = "https://pypi.org/simple"

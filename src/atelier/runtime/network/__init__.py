@@ -1,0 +1,3 @@
+"""network drivers."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""storage drivers."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""vmm drivers."""
+
+__all__: list[str] = []

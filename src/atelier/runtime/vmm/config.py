@@ -1,0 +1,35 @@
+"""Configuration section for the VMM drivers (`vmm` in the config file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+VmmDriverName = Literal["auto", "qemu", "firecracker", "mock"]
+
+
+class VmmConfig(BaseModel):
+    """Which VMM runs sandboxes and how."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    driver: VmmDriverName = Field(
+        "auto", description="auto picks firecracker with hardware KVM, else qemu"
+    )
+    qemu_binary: str = "qemu-system-x86_64"
+    qemu_machine: Literal["auto", "q35", "microvm"] = Field(
+        "auto", description="auto: q35 (robust under TCG); microvm gets tsc_early_khz"
+    )
+    qemu_accel: Literal["auto", "kvm", "tcg"] = Field(
+        "auto", description="auto: kvm only with hardware vmx/svm, else tcg"
+    )
+    qemu_tb_size_mb: int = Field(64, ge=16, le=2048, description="TCG translation cache size")
+    firecracker_binary: Path = Path("/usr/local/bin/firecracker")
+    jailer_binary: Path = Path("/usr/local/bin/jailer")
+    use_jailer: bool = True
+    jailer_uid: int = Field(1000, ge=0)
+    jailer_gid: int = Field(1000, ge=0)
+    jailer_chroot_base: Path = Path("/srv/jailer")
+    boot_timeout_s: float = Field(90.0, gt=0, description="boot-to-agent timeout")
