@@ -13,7 +13,9 @@ ARTIFACTS = ROOT / "test-results"
 @pytest.fixture
 def artifacts_dir(request: pytest.FixtureRequest) -> Path:
     """A per-test directory under test-results/ for logs and screenshots."""
-    safe = request.node.nodeid.replace("/", "_").replace("::", "__").replace("[", "_").replace("]", "")
+    safe: str = (
+        request.node.nodeid.replace("/", "_").replace("::", "__").replace("[", "_").replace("]", "")
+    )
     path = ARTIFACTS / safe
     path.mkdir(parents=True, exist_ok=True)
     return path

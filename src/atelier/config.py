@@ -42,12 +42,18 @@ def _xdg(var: str, fallback: str) -> Path:
 
 def default_data_dir() -> Path:
     """/var/lib/atelier as root, else $XDG_DATA_HOME/atelier."""
-    return Path("/var/lib/atelier") if _is_root() else _xdg("XDG_DATA_HOME", ".local/share") / "atelier"
+    return (
+        Path("/var/lib/atelier")
+        if _is_root()
+        else _xdg("XDG_DATA_HOME", ".local/share") / "atelier"
+    )
 
 
 def default_cache_dir() -> Path:
     """/var/cache/atelier as root, else $XDG_CACHE_HOME/atelier."""
-    return Path("/var/cache/atelier") if _is_root() else _xdg("XDG_CACHE_HOME", ".cache") / "atelier"
+    return (
+        Path("/var/cache/atelier") if _is_root() else _xdg("XDG_CACHE_HOME", ".cache") / "atelier"
+    )
 
 
 def default_run_dir() -> Path:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
-
 from rich.console import Console
 from rich.table import Table
 

@@ -43,9 +43,7 @@ def is_id(value: str) -> bool:
 def check_image_name(name: str) -> str:
     """An image name: lowercase letters, digits and '-', at most 39 characters."""
     if not _IMAGE_RE.match(name):
-        raise ValueError(
-            f"image name {name!r} must be lowercase letters, digits and '-' (max 39)"
-        )
+        raise ValueError(f"image name {name!r} must be lowercase letters, digits and '-' (max 39)")
     return name
 
 

@@ -1,9 +1,9 @@
 """Errors of the VMM drivers.
 
-    HostError
-    └── VmmError                the VMM failed to start or refused a request
-        ├── VmNotRunning        the VM process is gone
-        └── VmmApiError         the VMM's control API answered with a fault
+HostError
+└── VmmError                the VMM failed to start or refused a request
+    ├── VmNotRunning        the VM process is gone
+    └── VmmApiError         the VMM's control API answered with a fault
 """
 
 from __future__ import annotations
