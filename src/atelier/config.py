@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from atelier.errors import ConfigError
 from atelier.runtime.images.config import ImagesConfig
 from atelier.runtime.network.config import NetworkConfig
+from atelier.runtime.proxy.config import ProxyConfig
+from atelier.runtime.ssh.config import SshConfig
 from atelier.runtime.storage.config import StorageConfig
 from atelier.runtime.vmm.config import VmmConfig
 
@@ -147,8 +149,10 @@ class AtelierConfig(BaseSettings):
     images: ImagesConfig = Field(default_factory=ImagesConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
+    proxy: ProxyConfig = Field(default_factory=ProxyConfig)
     sandbox: SandboxDefaults = Field(default_factory=SandboxDefaults)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    ssh: SshConfig = Field(default_factory=SshConfig)
 
     @classmethod
     def settings_customise_sources(
@@ -234,3 +238,58 @@ def public_view(config: AtelierConfig) -> dict[str, Any]:
 def json_schema() -> dict[str, Any]:
     """The JSON schema of the config file, for editors."""
     return AtelierConfig.model_json_schema()
+
+
+DEFAULT_MANAGER_URL = "http://127.0.0.1:4000"
+
+
+class ClientSettings(BaseModel):
+    """How the CLI reaches a manager: its URL and the caller's API token."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = DEFAULT_MANAGER_URL
+    token: SecretStr | None = None
+    source: str = Field("defaults", description="where url/token came from, for messages")
+
+
+def client_config_path() -> Path:
+    """The CLI's own settings file: $XDG_CONFIG_HOME/atelier/client.json."""
+    return _xdg("XDG_CONFIG_HOME", ".config") / "atelier" / "client.json"
+
+
+def client_settings(path: Path | None = None) -> ClientSettings:
+    """The CLI's connection settings: $ATELIER_URL / $ATELIER_TOKEN beat client.json.
+
+    client.json holds `{"url": ..., "token": ...}`. Raises ConfigError naming the file and
+    the bad key or value.
+    """
+    path = path or client_config_path()
+    data: dict[str, Any] = {}
+    sources = []
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, OSError) as exc:
+            raise ConfigError(
+                f"{path} cannot be read as JSON: {exc}",
+                hint='it should hold {"url": "https://…", "token": "atl_…"}',
+            ) from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} must hold a JSON object, not {type(data).__name__}")
+        sources.append(str(path))
+    for key, var in (("url", "ATELIER_URL"), ("token", "ATELIER_TOKEN")):
+        value = os.environ.get(var)
+        if value:
+            data[key] = value
+            sources.append(f"${var}")
+    try:
+        return ClientSettings(**data, source=", ".join(sources) or "defaults")
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(
+            f"client settings are invalid ({', '.join(sources) or 'defaults'}): {problems}",
+            hint='client.json may hold only "url" and "token"',
+        ) from exc

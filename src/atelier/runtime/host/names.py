@@ -126,6 +126,99 @@ def parse_vm(name: str) -> tuple[VmKind, str] | None:
     return kind, match["id"]
 
 
+NFT_TABLE = "atelier"  # the nftables table Atelier owns, in the inet and bridge families
+_PORT_CHAIN_RE = re.compile(rf"^{PREFIX}-port-(?P<id>{_ID})$")
+_DIAL_RE = re.compile(rf"^{PREFIX}-dial-(?P<id>{_ID})-(?P<port>[1-9][0-9]{{0,4}})\.sock$")
+
+
+def port_chain(sandbox_id: str) -> str:
+    """The firewall chain pinning a sandbox's TAP (nft, ebtables): `atl-port-<id>`."""
+    _check_id(sandbox_id)
+    return f"{PREFIX}-port-{sandbox_id}"
+
+
+def parse_port_chain(name: str) -> str | None:
+    """The sandbox id a port chain name was built from, or None when it is not Atelier's."""
+    match = _PORT_CHAIN_RE.match(name)
+    return match["id"] if match else None
+
+
+def dial_socket(sandbox_id: str, port: int) -> str:
+    """The Unix socket forwarding to a guest port from a netns: `atl-dial-<id>-<port>.sock`."""
+    _check_id(sandbox_id)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is outside 1-65535")
+    return f"{PREFIX}-dial-{sandbox_id}-{port}.sock"
+
+
+def parse_dial_socket(name: str) -> tuple[str, int] | None:
+    """(sandbox id, guest port) for a dial socket file name, or None when it is not Atelier's."""
+    match = _DIAL_RE.match(name)
+    if not match or int(match["port"]) > 65535:
+        return None
+    return match["id"], int(match["port"])
+
+
+RouteKind = Literal["code", "opencode", "browser", "dev"]
+ROUTE_PREFIX = f"{PREFIX}-rt-"
+ROUTE_DASHBOARD = f"{ROUTE_PREFIX}dashboard"  # the static dashboard/API host route
+ROUTE_FALLBACK = f"{ROUTE_PREFIX}fallback"  # the catch-all 404, always last
+ID_PATTERN = _ID  # for hostname and route patterns built elsewhere
+DEV_NAME_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?"
+_DEV_NAME_RE = re.compile(rf"^{DEV_NAME_PATTERN}$")
+_ROUTE_RE = re.compile(
+    rf"^{ROUTE_PREFIX}(?:(?P<kind>code|opencode|browser)-(?P<id>{_ID})"
+    rf"|dev-(?P<dev>{DEV_NAME_PATTERN})-(?P<dev_id>{_ID}))$"
+)
+
+
+@dataclass(frozen=True)
+class RouteName:
+    """A parsed proxy route id: which service of which sandbox it publishes."""
+
+    kind: RouteKind
+    sandbox_id: str
+    dev_name: str | None = None  # for kind "dev" only
+
+    def __str__(self) -> str:
+        if self.kind == "dev":
+            return f"{ROUTE_PREFIX}dev-{self.dev_name}-{self.sandbox_id}"
+        return f"{ROUTE_PREFIX}{self.kind}-{self.sandbox_id}"
+
+
+def check_dev_name(name: str) -> str:
+    """A dev command name usable in hostnames and route ids: 1-32 of a-z, 0-9, '-'."""
+    if not _DEV_NAME_RE.match(name):
+        raise ValueError(
+            f"dev command name {name!r} must be 1-32 lowercase letters, digits or '-',"
+            " starting and ending with a letter or digit"
+        )
+    return name
+
+
+def route_id(kind: RouteKind, sandbox_id: str, dev_name: str | None = None) -> str:
+    """The Caddy `@id` of a sandbox route: `atl-rt-<kind>-<id>` or `atl-rt-dev-<name>-<id>`."""
+    _check_id(sandbox_id)
+    if kind == "dev":
+        if dev_name is None:
+            raise ValueError("a dev route needs the dev command's name")
+        check_dev_name(dev_name)
+    elif dev_name is not None:
+        raise ValueError(f"only dev routes carry a name, not {kind!r} routes")
+    return str(RouteName(kind, sandbox_id, dev_name))
+
+
+def parse_route_id(name: str) -> RouteName | None:
+    """The sandbox route a Caddy `@id` names, or None when it is not a sandbox route."""
+    match = _ROUTE_RE.match(name)
+    if not match:
+        return None
+    if match["dev"]:
+        return RouteName("dev", match["dev_id"], match["dev"])
+    kind: RouteKind = match["kind"]  # type: ignore[assignment]  # the regex admits only these
+    return RouteName(kind, match["id"])
+
+
 def _check_id(value: str) -> None:
     if not _ID_RE.match(value):
         raise ValueError(f"{value!r} is not an Atelier id (8 characters of a-z and 2-7)")

@@ -23,12 +23,15 @@ class Disk:
     """A block device for the guest. The first disk of a BootSpec is the root volume.
 
     `cache="unsafe"` ignores guest flushes and is only for throwaway test VMs; sandbox
-    volumes use `writeback` (or `none`), which honours the guest's flushes.
+    volumes use `writeback` (or `none`), which honours the guest's flushes. `ephemeral`
+    discards the guest's writes when the VM ends (the file is never modified): for
+    throwaway VMs booted straight from an image.
     """
 
     path: Path
     read_only: bool = False
     cache: CacheMode = "writeback"
+    ephemeral: bool = False
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,9 @@ def _drive_args(index: int, disk: Disk, machine: Machine) -> list[str]:
     ]
     if disk.read_only:
         parts.append("readonly=on")
+    if disk.ephemeral:
+        # Writes go to a temporary overlay QEMU unlinks at once: nothing is left behind.
+        parts.append("snapshot=on")
     return [
         "-drive", ",".join(parts),
         "-device", f"{_virtio(machine, 'blk')},drive=disk{index},serial=atl{index}",

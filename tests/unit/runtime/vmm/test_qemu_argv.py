@@ -133,3 +133,11 @@ def test_restore_uses_incoming_fd() -> None:
 def test_tap_nic_requires_name() -> None:
     with pytest.raises(ValueError):
         build_argv(spec(nics=(Nic(kind="tap", mac="52:54:00:00:00:02"),)), TCG_Q35, FILES)
+
+
+def test_ephemeral_disk_uses_a_snapshot_overlay() -> None:
+    argv = build_argv(
+        spec(disks=(Disk(Path("/img"), cache="unsafe", ephemeral=True),)), TCG_Q35, FILES
+    )
+    drive = option(argv, "-drive")[0]
+    assert "snapshot=on" in drive and "cache=unsafe" in drive

@@ -1,0 +1,3 @@
+"""Request and response models of the API."""
+
+__all__: list[str] = []

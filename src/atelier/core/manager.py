@@ -1,0 +1,147 @@
+"""The manager: the composition root of every core service.
+
+`Manager` owns the database, the event bus, the secret box, the runtime drivers and the
+services built on them. `start()` migrates the database, builds the drivers, reconciles the
+host with the database and starts the background workers; `stop()` stops the workers but
+never the VMs, which outlive the manager by design.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from atelier import __version__
+from atelier.config import AtelierConfig
+from atelier.core.auth import AuthService
+from atelier.core.events import EventBus
+from atelier.core.secrets import SecretBox
+from atelier.db import Database
+from atelier.db.session import sqlite_url
+from atelier.errors import AtelierError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One subsystem's health."""
+
+    name: str
+    ok: bool
+    detail: str
+    latency_ms: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, "latency_ms": self.latency_ms}
+
+
+@dataclass
+class Background:
+    """Long-running tasks the manager owns; cancelled on stop."""
+
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        async def guarded() -> None:
+            try:
+                await factory()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task %s crashed", name)
+
+        task = asyncio.create_task(guarded(), name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def cancel_all(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+HealthProbe = Callable[[], Awaitable[Check]]
+
+
+class Manager:
+    """Everything a running manager holds."""
+
+    def __init__(self, config: AtelierConfig) -> None:
+        self.config = config
+        self.version = __version__
+        self.started_at = time.time()
+        self.mode = config.server.mode
+        data_dir = config.paths.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        url = config.database.url.get_secret_value() if config.database.url else sqlite_url(data_dir)
+        self.db = Database(url)
+        self.bus = EventBus()
+        self.secrets = SecretBox.from_data_dir(data_dir)
+        self.auth = AuthService(self.db)
+        self.background = Background()
+        self.ready = False
+        self._probes: dict[str, HealthProbe] = {"database": self._database_check}
+        self._on_start: list[Callable[[], Awaitable[None]]] = []
+        self._on_stop: list[Callable[[], Awaitable[None]]] = []
+        # Interfaces mounted by optional subsystems (dashboard, proxy auth) register here.
+        self.app_extensions: list[Callable[[Any], None]] = []
+
+    def add_probe(self, name: str, probe: HealthProbe) -> None:
+        """Register a subsystem health check for /health."""
+        self._probes[name] = probe
+
+    def on_start(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` during start(), after the database is migrated."""
+        self._on_start.append(hook)
+
+    def on_stop(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` during stop(), in reverse registration order."""
+        self._on_stop.append(hook)
+
+    async def start(self) -> None:
+        """Migrate, run start hooks (drivers, reconcile, workers), then mark ready."""
+        await self.db.migrate()
+        for hook in self._on_start:
+            await hook()
+        self.ready = True
+        log.info("manager %s ready (mode %s)", self.version, self.mode)
+
+    async def stop(self) -> None:
+        """Stop background work; VMs keep running."""
+        self.ready = False
+        await self.background.cancel_all()
+        for hook in reversed(self._on_stop):
+            try:
+                await hook()
+            except Exception:
+                log.exception("stop hook failed")
+        await self.db.close()
+
+    async def health(self) -> list[Check]:
+        """Every subsystem's check, run concurrently."""
+
+        async def run(name: str, probe: HealthProbe) -> Check:
+            started = time.perf_counter()
+            try:
+                check = await asyncio.wait_for(probe(), 10)
+            except AtelierError as exc:
+                check = Check(name, False, exc.message)
+            except TimeoutError:
+                check = Check(name, False, "no answer within 10 s")
+            except Exception as exc:
+                log.exception("health probe %s failed", name)
+                check = Check(name, False, f"probe failed: {exc}")
+            latency = round((time.perf_counter() - started) * 1000, 2)
+            return Check(check.name, check.ok, check.detail, latency)
+
+        return list(await asyncio.gather(*(run(n, p) for n, p in self._probes.items())))
+
+    async def _database_check(self) -> Check:
+        await self.db.ping()
+        kind = "SQLite (WAL)" if self.db.is_sqlite else "PostgreSQL"
+        return Check("database", True, kind)

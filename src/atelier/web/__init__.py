@@ -1,0 +1,3 @@
+"""The dashboard: server-rendered pages served by the manager."""
+
+__all__: list[str] = []
