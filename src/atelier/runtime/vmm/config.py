@@ -33,3 +33,12 @@ class VmmConfig(BaseModel):
     jailer_gid: int = Field(1000, ge=0)
     jailer_chroot_base: Path = Path("/srv/jailer")
     boot_timeout_s: float = Field(90.0, gt=0, description="boot-to-agent timeout")
+    firecracker_balloon: bool = Field(
+        True, description="attach a (deflated) balloon device so memory can be reclaimed later"
+    )
+    firecracker_balloon_stats_s: int = Field(
+        5, ge=0, description="balloon statistics polling interval; 0 disables statistics"
+    )
+    firecracker_track_dirty_pages: bool = Field(
+        False, description="track dirty pages so diff snapshots stay small (costs some speed)"
+    )
