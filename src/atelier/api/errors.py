@@ -36,7 +36,9 @@ _STATUS_CODES = {
 }
 
 
-def envelope(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+def envelope(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
     """A JSON error response."""
     return JSONResponse(body, status_code=status, headers=headers)
 

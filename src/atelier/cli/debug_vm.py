@@ -77,7 +77,7 @@ def stop(
 def status(json_output: output.JsonFlag = False) -> None:
     """List running debug VMs."""
     output.use_json(json_output)
-    running = run(DebugVmService(load_config()).list())
+    running = run(DebugVmService(load_config()).running())
     output.show({"running": running}, "\n".join(running) or "no debug VM is running")
 
 

@@ -171,16 +171,16 @@ class DebugVmService:
         finally:
             if client is not None:
                 with contextlib.suppress(AtelierError, OSError):
-                    if not result.kept and handle is not None:
+                    if not result.kept:
                         await client.poweroff()
                 await client.close()
-        if handle is not None and not result.kept:
+        if not result.kept:
             started = time.monotonic()
             await self._vmm.stop(handle, timeout=10)
             timings.teardown_ms = _ms(time.monotonic() - started)
         return result
 
-    async def list(self) -> list[str]:
+    async def running(self) -> list[str]:
         """Names of debug VMs that are running."""
         found = []
         for name in _run_dirs(self._vmm, self._config.paths.run_dir):
@@ -191,7 +191,7 @@ class DebugVmService:
 
     async def stop(self, name: str | None = None) -> list[str]:
         """Power off one kept debug VM (or all of them); returns the names stopped."""
-        targets = [name] if name else await self.list()
+        targets = [name] if name else await self.running()
         stopped = []
         for target in targets:
             handle = await self._vmm.adopt(target)

@@ -19,10 +19,13 @@ from atelier import __version__
 from atelier.config import AtelierConfig
 from atelier.core.auth import AuthService
 from atelier.core.events import EventBus
+from atelier.core.reconcile import reconcile
+from atelier.core.runtime import Runtime, build_runtime
+from atelier.core.sandboxes import SandboxService
 from atelier.core.secrets import SecretBox
 from atelier.db import Database
 from atelier.db.session import sqlite_url
-from atelier.errors import AtelierError
+from atelier.errors import AtelierError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,12 @@ class Check:
     latency_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "detail": self.detail, "latency_ms": self.latency_ms}
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "detail": self.detail,
+            "latency_ms": self.latency_ms,
+        }
 
 
 @dataclass
@@ -71,14 +79,19 @@ HealthProbe = Callable[[], Awaitable[Check]]
 class Manager:
     """Everything a running manager holds."""
 
-    def __init__(self, config: AtelierConfig) -> None:
+    def __init__(self, config: AtelierConfig, *, runtime: Runtime | None = None) -> None:
         self.config = config
+        self._runtime_override = runtime
+        self.runtime: Runtime | None = None
+        self._sandboxes: SandboxService | None = None
         self.version = __version__
         self.started_at = time.time()
         self.mode = config.server.mode
         data_dir = config.paths.data_dir
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        url = config.database.url.get_secret_value() if config.database.url else sqlite_url(data_dir)
+        url = (
+            config.database.url.get_secret_value() if config.database.url else sqlite_url(data_dir)
+        )
         self.db = Database(url)
         self.bus = EventBus()
         self.secrets = SecretBox.from_data_dir(data_dir)
@@ -103,9 +116,27 @@ class Manager:
         """Run `hook` during stop(), in reverse registration order."""
         self._on_stop.append(hook)
 
+    @property
+    def sandboxes(self) -> SandboxService:
+        """The sandbox service (available once the manager has started)."""
+        if self._sandboxes is None:
+            raise Unavailable("the manager is still starting", hint="retry in a few seconds")
+        return self._sandboxes
+
     async def start(self) -> None:
-        """Migrate, run start hooks (drivers, reconcile, workers), then mark ready."""
+        """Migrate, build drivers, reconcile the host, run start hooks, then mark ready."""
         await self.db.migrate()
+        runtime = self._runtime_override or await build_runtime(self.config, self.db)
+        self.runtime = runtime
+        if runtime.network is not None:
+            report = await runtime.network.setup()
+            for change in report.changes:
+                log.info("network setup: %s", change)
+        self._sandboxes = SandboxService(self.config, self.db, self.bus, self.secrets, runtime)
+        self.add_probe("vmm", self._vmm_check)
+        self.add_probe("storage", self._storage_check)
+        self.add_probe("network", self._network_check)
+        await reconcile(self._sandboxes)
         for hook in self._on_start:
             await hook()
         self.ready = True
@@ -115,6 +146,8 @@ class Manager:
         """Stop background work; VMs keep running."""
         self.ready = False
         await self.background.cancel_all()
+        if self._sandboxes is not None:
+            await self._sandboxes.close()
         for hook in reversed(self._on_stop):
             try:
                 await hook()
@@ -145,3 +178,25 @@ class Manager:
         await self.db.ping()
         kind = "SQLite (WAL)" if self.db.is_sqlite else "PostgreSQL"
         return Check("database", True, kind)
+
+    async def _vmm_check(self) -> Check:
+        assert self.runtime is not None
+        choice = self.runtime.choices["vmm"]
+        return Check("vmm", True, f"{choice.driver}: {choice.reason}")
+
+    async def _storage_check(self) -> Check:
+        assert self.runtime is not None
+        usage = await self.runtime.storage.pool_usage()
+        choice = self.runtime.choices["storage"]
+        free_gib = usage.free / (1 << 30)
+        detail = f"{choice.driver} pool {usage.pool}: {free_gib:.1f} GiB free ({usage.level})"
+        return Check("storage", usage.level != "full", detail)
+
+    async def _network_check(self) -> Check:
+        assert self.runtime is not None
+        choice = self.runtime.choices["network"]
+        if self.runtime.network is None:
+            return Check("network", True, f"none: {choice.reason}")
+        status = await self.runtime.network.status()
+        detail = f"{choice.driver}: " + ("; ".join(status.problems) or "healthy")
+        return Check("network", status.healthy, detail)

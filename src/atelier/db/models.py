@@ -104,16 +104,25 @@ class SandboxMember(Base):
 
 
 class NetworkAllocation(Base):
-    """A sandbox's network identity; uniqueness is enforced here, not in memory."""
+    """A sandbox's network identity (the network driver's Allocation as JSON)."""
 
     __tablename__ = "network_allocations"
 
     sandbox_id: Mapped[str] = mapped_column(String(16), primary_key=True)
-    ip: Mapped[str] = mapped_column(String(64), unique=True)
-    mac: Mapped[str] = mapped_column(String(17), unique=True)
-    tap: Mapped[str] = mapped_column(String(15), unique=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NetworkClaim(Base):
+    """One host-wide unique resource an allocation holds (`ip4:…`, `mac:…`, `tap:…`,
+    `port:…`); the primary key makes the database refuse double allocation."""
+
+    __tablename__ = "network_claims"
+
+    claim: Mapped[str] = mapped_column(String(96), primary_key=True)
+    sandbox_id: Mapped[str] = mapped_column(
+        ForeignKey("network_allocations.sandbox_id", ondelete="CASCADE"), index=True
+    )
 
 
 class AuditEvent(Base):
@@ -128,3 +137,33 @@ class AuditEvent(Base):
     user_id: Mapped[str | None] = mapped_column(String(16))
     sandbox_id: Mapped[str | None] = mapped_column(String(16))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SshKey(Base):
+    """A user's public key for the SSH gateway; the fingerprint is unique across users."""
+
+    __tablename__ = "ssh_keys"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    algorithm: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[str] = mapped_column(Text)  # "type base64", no comment
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    comment: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    last_used_at: Mapped[datetime | None] = mapped_column()
+
+
+class SandboxSshKey(Base):
+    """The key the SSH gateway logs in to one sandbox's sshd with (private half encrypted)."""
+
+    __tablename__ = "sandbox_ssh_keys"
+
+    sandbox_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    public_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    private_key: Mapped[str] = mapped_column(Text)  # encrypted by the SecretBox
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

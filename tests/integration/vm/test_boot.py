@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from atelier.runtime.host import proc
-from atelier.runtime.vmm.qemu import wait_for_exit
-from tests.vmkit import booted_vm, leftovers, new_temp_files, temp_files, host_config
+from atelier.runtime.host.proc import wait_for_exit
+from tests.vmkit import booted_vm, host_config, leftovers, new_temp_files, temp_files
 
 pytestmark = [pytest.mark.vm, pytest.mark.root]
 

@@ -252,3 +252,30 @@ def process_cmdline(pid: int) -> list[str]:
     except (FileNotFoundError, ProcessLookupError):
         return []
     return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
+
+
+async def wait_for_exit(pid: int, timeout: float) -> bool:
+    """Wait until a process (not necessarily our child) exits; False on timeout.
+
+    Uses a pidfd, which becomes readable when the process terminates.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def _exited() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, _exited)
+    try:
+        await asyncio.wait_for(done, timeout)
+        return True
+    except TimeoutError:
+        return not proc.pid_alive(pid)
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)

@@ -25,6 +25,7 @@ from qemu.qmp import QMPClient, QMPError
 
 from atelier.runtime.agent.endpoint import AgentEndpoint
 from atelier.runtime.host import detect, proc
+from atelier.runtime.host.proc import wait_for_exit
 from atelier.runtime.vmm.base import BootSpec, VmHandle, VmState
 from atelier.runtime.vmm.config import VmmConfig
 from atelier.runtime.vmm.errors import VmmError, VmNotRunning
@@ -286,33 +287,6 @@ class QemuVmm:
                 await wait_for_exit(pid, 10)
         self._locks.pop(files.run_dir.name, None)
         shutil.rmtree(files.run_dir, ignore_errors=True)
-
-
-async def wait_for_exit(pid: int, timeout: float) -> bool:
-    """Wait until a process (not necessarily our child) exits; False on timeout.
-
-    Uses a pidfd, which becomes readable when the process terminates.
-    """
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-
-    def _exited() -> None:
-        if not done.done():
-            done.set_result(None)
-
-    loop.add_reader(fd, _exited)
-    try:
-        await asyncio.wait_for(done, timeout)
-        return True
-    except TimeoutError:
-        return not proc.pid_alive(pid)
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
 
 
 def _handle_to_json(handle: VmHandle) -> dict[str, Any]:

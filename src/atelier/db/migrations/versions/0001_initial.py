@@ -36,16 +36,23 @@ def upgrade() -> None:
     op.create_table(
         "network_allocations",
         sa.Column("sandbox_id", sa.String(length=16), nullable=False),
-        sa.Column("ip", sa.String(length=64), nullable=False),
-        sa.Column("mac", sa.String(length=17), nullable=False),
-        sa.Column("tap", sa.String(length=15), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("created_at", atelier.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("sandbox_id"),
-        sa.UniqueConstraint("ip"),
-        sa.UniqueConstraint("mac"),
-        sa.UniqueConstraint("tap"),
     )
+    op.create_table(
+        "network_claims",
+        sa.Column("claim", sa.String(length=96), nullable=False),
+        sa.Column("sandbox_id", sa.String(length=16), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["sandbox_id"], ["network_allocations.sandbox_id"], ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("claim"),
+    )
+    with op.batch_alter_table("network_claims", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_network_claims_sandbox_id"), ["sandbox_id"], unique=False
+        )
     op.create_table(
         "users",
         sa.Column("id", sa.String(length=16), nullable=False),
@@ -150,6 +157,9 @@ def downgrade() -> None:
 
     op.drop_table("api_tokens")
     op.drop_table("users")
+    with op.batch_alter_table("network_claims", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_network_claims_sandbox_id"))
+    op.drop_table("network_claims")
     op.drop_table("network_allocations")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_events_at")
