@@ -8,6 +8,7 @@ allowed. This is the only module (besides the guest) that reads the environment.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 from pathlib import Path
@@ -24,6 +25,7 @@ from atelier.runtime.proxy.config import ProxyConfig
 from atelier.runtime.ssh.config import SshConfig
 from atelier.runtime.storage.config import StorageConfig
 from atelier.runtime.vmm.config import VmmConfig
+from atelier.web.config import WebConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/atelier/sandbox.config.json")
 ENV_PREFIX = "ATELIER_"
@@ -153,6 +155,7 @@ class AtelierConfig(BaseSettings):
     sandbox: SandboxDefaults = Field(default_factory=SandboxDefaults)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     ssh: SshConfig = Field(default_factory=SshConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     @classmethod
     def settings_customise_sources(
@@ -163,8 +166,22 @@ class AtelierConfig(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment beats the file (passed as init kwargs), which beats the defaults.
-        return (env_settings, init_settings)
+        # Values given in code beat the environment, which beats the file, which beats the
+        # defaults. `load_config` hands the file over through `_file_data`.
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+_file_data: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("file_data", default={})
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The parsed config file, as the weakest source above the defaults."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return _file_data.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_file_data.get())
 
 
 def config_path(environ: dict[str, str] | None = None) -> Path:
@@ -195,7 +212,11 @@ def load_config(path: Path | None = None) -> AtelierConfig:
             raise ConfigError(f"{path} must hold a JSON object, not {type(data).__name__}")
     _reject_unknown_env()
     try:
-        return AtelierConfig(**data)
+        token = _file_data.set(data)
+        try:
+            return AtelierConfig()
+        finally:
+            _file_data.reset(token)
     except pydantic.ValidationError as exc:
         raise ConfigError(_explain(exc, path), hint="see `atelier config schema`") from exc
 

@@ -23,6 +23,7 @@ from atelier.core.reconcile import reconcile
 from atelier.core.runtime import Runtime, build_runtime
 from atelier.core.sandboxes import SandboxService
 from atelier.core.secrets import SecretBox
+from atelier.core.spawn import SandboxExtension
 from atelier.db import Database
 from atelier.db.session import sqlite_url
 from atelier.errors import AtelierError, Unavailable
@@ -103,6 +104,8 @@ class Manager:
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
         # Interfaces mounted by optional subsystems (dashboard, proxy auth) register here.
         self.app_extensions: list[Callable[[Any], None]] = []
+        # Subsystems joining the sandbox lifecycle (proxy routes, SSH keys, workspaces).
+        self.extensions: list[SandboxExtension] = []
 
     def add_probe(self, name: str, probe: HealthProbe) -> None:
         """Register a subsystem health check for /health."""
@@ -133,6 +136,7 @@ class Manager:
             for change in report.changes:
                 log.info("network setup: %s", change)
         self._sandboxes = SandboxService(self.config, self.db, self.bus, self.secrets, runtime)
+        self._sandboxes.pipeline.extensions.extend(self.extensions)
         self.add_probe("vmm", self._vmm_check)
         self.add_probe("storage", self._storage_check)
         self.add_probe("network", self._network_check)

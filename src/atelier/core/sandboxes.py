@@ -610,6 +610,11 @@ class SandboxService:
         async with self.db.session() as session:
             return await repo.get(session, sandbox_id)
 
+    async def running_rows(self) -> list[Sandbox]:
+        """Every running sandbox (for route and gateway reconciliation)."""
+        async with self.db.session() as session:
+            return await repo.with_status(session, [Status.RUNNING.value])
+
     # events --------------------------------------------------------------------------
 
     def _publish(self, row: Sandbox, kind: str) -> None:

@@ -78,4 +78,3 @@ def _write_client_config(config: AtelierConfig, token: str) -> Path:
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=2)
     return path
-

@@ -70,8 +70,9 @@ class QemuVmm:
 
     name = "qemu"
 
-    def __init__(self, config: VmmConfig, run_root: Path) -> None:
+    def __init__(self, config: VmmConfig, run_root: Path, *, netns: str | None = None) -> None:
         self._config = config
+        self._netns = netns
         self._run_root = run_root / "vm"
         self._locks: dict[str, asyncio.Lock] = {}
         accel, self.accel_reason = choose_accel(config)
@@ -105,7 +106,7 @@ class QemuVmm:
             if spec.restore_from is not None:
                 state_fd = os.open(spec.restore_from, os.O_RDONLY | os.O_CLOEXEC)
                 os.set_inheritable(state_fd, True)
-            argv = build_argv(spec, self.options, files, incoming_fd=state_fd)
+            argv = build_argv(spec, self.options, files, incoming_fd=state_fd, netns=self._netns)
             started = time.time()
             process = await proc.spawn(
                 argv,

@@ -115,9 +115,12 @@ def _nic_args(index: int, nic: Nic, machine: Machine) -> list[str]:
         for fwd in nic.forwards:
             parts.append(f"hostfwd=tcp:{fwd.host_addr}:{fwd.host_port}-:{fwd.guest_port}")
         for gfwd in nic.guest_forwards:
+            # The `cmd:` form opens one host connection per guest connection; a `tcp:`
+            # chardev connects once at start and serves a single connection. QEMU runs the
+            # command through /bin/sh; every part of it is an address or port we built.
             parts.append(
                 f"guestfwd=tcp:{gfwd.guest_addr}:{gfwd.guest_port}"
-                f"-tcp:{gfwd.host_addr}:{gfwd.host_port}"
+                f"-cmd:socat STDIO TCP:{gfwd.host_addr}:{gfwd.host_port}"
             )
         netdev = ",".join(parts)
     return [
@@ -148,9 +151,17 @@ def _machine_arg(opts: QemuOptions, spec: BootSpec) -> str:
 
 
 def build_argv(
-    spec: BootSpec, opts: QemuOptions, files: RunFiles, *, incoming_fd: int | None = None
+    spec: BootSpec,
+    opts: QemuOptions,
+    files: RunFiles,
+    *,
+    incoming_fd: int | None = None,
+    netns: str | None = None,
 ) -> list[str]:
-    """The full QEMU argv for a VM. The process daemonizes once its sockets exist."""
+    """The full QEMU argv for a VM. The process daemonizes once its sockets exist.
+
+    With `netns`, QEMU runs inside that network namespace (where its TAP devices live).
+    """
     accel = "kvm" if opts.accel == "kvm" else f"tcg,tb-size={opts.tb_size_mb}"
     cpu = "host" if opts.accel == "kvm" else "max"
     argv: list[str] = [
@@ -185,6 +196,8 @@ def build_argv(
         argv += _nic_args(index, nic, opts.machine)
     if incoming_fd is not None:
         argv += ["-incoming", f"fd:{incoming_fd}"]
+    if netns is not None:
+        argv = ["ip", "netns", "exec", netns, *argv]
     return argv
 
 

@@ -109,7 +109,7 @@ def test_user_nic_is_restricted_with_loopback_forwards() -> None:
     netdev = option(build_argv(spec(nics=(nic,)), TCG_Q35, FILES), "-netdev")[0]
     assert "restrict=on" in netdev
     assert "hostfwd=tcp:127.0.0.1:40022-:22" in netdev
-    assert "guestfwd=tcp:10.0.2.100:4873-tcp:127.0.0.1:4873" in netdev
+    assert "guestfwd=tcp:10.0.2.100:4873-cmd:socat STDIO TCP:127.0.0.1:4873" in netdev
 
 
 def test_commas_in_paths_are_escaped() -> None:
@@ -141,3 +141,9 @@ def test_ephemeral_disk_uses_a_snapshot_overlay() -> None:
     )
     drive = option(argv, "-drive")[0]
     assert "snapshot=on" in drive and "cache=unsafe" in drive
+
+
+def test_netns_prefix() -> None:
+    argv = build_argv(spec(), TCG_Q35, FILES, netns="atl-test-host")
+    assert argv[:4] == ["ip", "netns", "exec", "atl-test-host"]
+    assert argv[4] == "qemu-system-x86_64"

@@ -1,0 +1,71 @@
+"""Sandbox facts for subsystems that make their own access decisions (proxy, SSH gateway).
+
+`SandboxFacts` answers from the database on every call, so a membership or status change
+takes effect on the next request. It resolves the sandbox service lazily: the manager
+creates that service during `start()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from atelier.core.lifecycle import Status
+from atelier.core.manager import Manager
+from atelier.core.proxy.directory import (
+    SERVICE_PORTS,
+    DevPortRef,
+    PlatformService,
+    RunningSandbox,
+    SandboxRef,
+    Visibility,
+)
+from atelier.errors import AtelierError, NotFound
+from atelier.runtime.network.base import Endpoint
+
+
+class SandboxFacts:
+    """The proxy's `SandboxDirectory` over the manager's sandboxes."""
+
+    def __init__(self, manager: Manager) -> None:
+        self._manager = manager
+
+    async def sandbox_ref(self, sandbox_id: str) -> SandboxRef | None:
+        """Owner, members and status; None for unknown or destroyed sandboxes."""
+        row = await self._manager.sandboxes.lookup(sandbox_id)
+        if row is None or row.status == Status.DESTROYED:
+            return None
+        return SandboxRef(
+            id=row.id,
+            owner_id=row.owner_id,
+            member_ids=frozenset(m.user_id for m in row.members),
+            status=row.status,
+        )
+
+    async def dev_port(self, sandbox_id: str, name: str) -> DevPortRef | None:
+        """A dev command's published port (dev commands arrive with workspaces)."""
+        return None
+
+    async def set_dev_visibility(
+        self, sandbox_id: str, name: str, visibility: Visibility
+    ) -> DevPortRef:
+        """Persist a dev port's visibility."""
+        raise NotFound(f"sandbox {sandbox_id} has no dev command {name!r}", field="name")
+
+    async def running_routes(self) -> list[RunningSandbox]:
+        """Every running sandbox with the endpoints of its platform services."""
+        service = self._manager.sandboxes
+        routes = []
+        for row in await service.running_rows():
+            with contextlib.suppress(AtelierError):
+                routes.append(RunningSandbox(row.id, await self.endpoints(row.id)))
+        return routes
+
+    async def endpoints(self, sandbox_id: str) -> dict[PlatformService, Endpoint]:
+        """Where code-server, OpenCode and noVNC of a sandbox are reached."""
+        runtime = self._manager.runtime
+        if runtime is None or runtime.network is None:
+            return {}
+        return {
+            kind: await runtime.network.endpoint(sandbox_id, port)
+            for kind, port in SERVICE_PORTS.items()
+        }
