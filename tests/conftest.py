@@ -17,7 +17,7 @@ def _no_host_network_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     # A manager built from defaults would pick the bridge driver as root and change the
     # machine's root network namespace. Tests that want a network say so in their config
     # (values given in code beat the environment) and put it inside their own namespace.
-    if "ATELIER_NETWORK_DRIVER" not in os.environ:
+    if "ATELIER_NETWORK_DRIVER" not in os.environ:  # noqa: TID251 - the test harness itself
         monkeypatch.setenv("ATELIER_NETWORK_DRIVER", "none")
 
 

@@ -171,17 +171,19 @@ class AtelierConfig(BaseSettings):
         return (init_settings, env_settings, _FileSource(settings_cls))
 
 
-_file_data: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("file_data", default={})
+_file_data: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "file_data", default=None
+)
 
 
 class _FileSource(PydanticBaseSettingsSource):
     """The parsed config file, as the weakest source above the defaults."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return _file_data.get().get(field_name), field_name, False
+        return (_file_data.get() or {}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_file_data.get())
+        return dict(_file_data.get() or {})
 
 
 def config_path(environ: dict[str, str] | None = None) -> Path:

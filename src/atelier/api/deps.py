@@ -2,13 +2,15 @@
 
 Credentials, in order: `Authorization: Bearer <token>`, then the dashboard session cookie.
 WebSocket clients that cannot set headers may send the token as the `Sec-WebSocket-Protocol`
-value `bearer.<token>`. Every /api route depends on `principal`; nothing reads identity from
-shared state.
+value `bearer.<token>`; a WebSocket authenticated by the cookie alone must carry an `Origin`
+of the dashboard itself. Every /api route depends on `principal`; nothing reads identity
+from shared state.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, WebSocket
 from starlette.requests import HTTPConnection
@@ -56,9 +58,29 @@ async def resolve_principal(connection: HTTPConnection) -> Principal:
                 "authentication required",
                 hint="send 'Authorization: Bearer <token>' (create one with `atelier token create`)",
             )
+        if isinstance(connection, WebSocket):
+            _check_origin(connection, manager.config.server.public_url)
         principal = await manager.auth.authenticate(cookie, kind="session")
     connection.state.principal = principal
     return principal
+
+
+def _check_origin(websocket: WebSocket, public_url: str | None) -> None:
+    """Refuse cross-site WebSocket hijacking: a cookie-authenticated WebSocket must be opened
+    by a page of the dashboard itself (browsers always send `Origin` on WebSockets, and
+    sandbox hosts are same-site but a different origin)."""
+    origin = websocket.headers.get("origin")
+    if not origin:
+        raise Forbidden("a WebSocket authenticated by the session cookie must send Origin")
+    netloc = urlsplit(origin).netloc.lower()
+    allowed = {websocket.headers.get("host", "").lower()}
+    if public_url:
+        allowed.add(urlsplit(public_url).netloc.lower())
+    if netloc not in allowed:
+        raise Forbidden(
+            f"WebSocket origin {origin!r} is not the dashboard",
+            hint="open the terminal from the dashboard, or authenticate with a bearer token",
+        )
 
 
 async def principal(request: Request) -> Principal:

@@ -16,6 +16,7 @@ from atelier.core.proxy import ProxyService, install_proxy
 from atelier.core.rollback import Rollback
 from atelier.core.runtime import Runtime
 from atelier.core.spawn import SpawnContext
+from atelier.core.ssh import install_ssh
 from atelier.errors import AtelierError
 
 log = logging.getLogger(__name__)
@@ -54,4 +55,5 @@ def build_manager(config: AtelierConfig, *, runtime: Runtime | None = None) -> M
     facts = SandboxFacts(manager)
     proxy = install_proxy(manager, facts)
     manager.extensions.append(ProxyRoutes(proxy, facts))
+    install_ssh(manager, facts)
     return manager

@@ -19,12 +19,14 @@ from atelier.core.proxy.directory import (
     SandboxRef,
     Visibility,
 )
-from atelier.errors import AtelierError, NotFound
+from atelier.errors import AtelierError, NotFound, Unavailable
+from atelier.runtime.host import names
 from atelier.runtime.network.base import Endpoint
+from atelier.runtime.ssh.acl import SandboxRef as SshSandboxRef
 
 
 class SandboxFacts:
-    """The proxy's `SandboxDirectory` over the manager's sandboxes."""
+    """The proxy's and the SSH gateway's sandbox directory over the manager's sandboxes."""
 
     def __init__(self, manager: Manager) -> None:
         self._manager = manager
@@ -59,6 +61,30 @@ class SandboxFacts:
             with contextlib.suppress(AtelierError):
                 routes.append(RunningSandbox(row.id, await self.endpoints(row.id)))
         return routes
+
+    # SSH gateway ----------------------------------------------------------------------
+
+    async def ssh_sandbox(self, ref: str) -> SshSandboxRef | None:
+        """The sandbox a client named as its SSH user: an id, or a unique name."""
+        row = await self._manager.sandboxes.lookup(ref) if names.is_id(ref) else None
+        if row is None:
+            row = await self._manager.sandboxes.by_name(ref)
+        if row is None or row.status == Status.DESTROYED:
+            return None
+        return SshSandboxRef(
+            id=row.id,
+            owner_id=row.owner_id,
+            member_ids=frozenset(m.user_id for m in row.members),
+            status=row.status,
+            name=row.name,
+        )
+
+    async def ssh_endpoint(self, sandbox_id: str) -> Endpoint:
+        """Where the guest's sshd listens."""
+        runtime = self._manager.runtime
+        if runtime is None or runtime.network is None:
+            raise Unavailable(f"sandbox {sandbox_id} has no network, so no SSH")
+        return await runtime.network.endpoint(sandbox_id, 22)
 
     async def endpoints(self, sandbox_id: str) -> dict[PlatformService, Endpoint]:
         """Where code-server, OpenCode and noVNC of a sandbox are reached."""

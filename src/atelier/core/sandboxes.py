@@ -610,6 +610,12 @@ class SandboxService:
         async with self.db.session() as session:
             return await repo.get(session, sandbox_id)
 
+    async def by_name(self, name: str) -> Sandbox | None:
+        """The live sandbox with this name, when exactly one has it (no access checks)."""
+        async with self.db.session() as session:
+            rows = await repo.named(session, name)
+        return rows[0] if len(rows) == 1 else None
+
     async def running_rows(self) -> list[Sandbox]:
         """Every running sandbox (for route and gateway reconciliation)."""
         async with self.db.session() as session:

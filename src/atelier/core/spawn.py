@@ -24,6 +24,7 @@ from atelier.core.rollback import Rollback
 from atelier.core.runtime import Runtime
 from atelier.errors import AtelierError
 from atelier.runtime.agent.client import AgentClient
+from atelier.runtime.agent.models import Health
 from atelier.runtime.host import names
 from atelier.runtime.network.base import Allocation
 from atelier.runtime.vmm.base import BootSpec, Disk, Nic, VmHandle
@@ -235,13 +236,28 @@ class SpawnPipeline:
         assert client is not None
         await client.set_time()
         await client.reseed()
-        health = await client.health()
+        health = await _booted(client, self._config.vmm.boot_timeout_s)
         if health.hostname != ctx.request.hostname:
             raise AtelierError(
                 f"guest hostname is {health.hostname!r}, expected {ctx.request.hostname!r}",
                 code="guest_setup_failed",
             )
         ctx.warnings.extend(health.boot_errors)
+
+
+async def _booted(client: AgentClient, timeout: float) -> Health:
+    """The agent's health once the init's boot setup (hostname, network, resize) is done."""
+    deadline = time.monotonic() + timeout
+    while True:
+        health = await client.health()
+        if health.boot != "booting":
+            return health
+        if time.monotonic() > deadline:
+            raise AtelierError(
+                f"the guest init did not finish its boot setup in {timeout:g} s",
+                code="guest_setup_failed",
+            )
+        await asyncio.sleep(0.1)
 
 
 # Guest ports host services reach: sshd, code-server, OpenCode, noVNC (user networking

@@ -167,3 +167,20 @@ class SandboxSshKey(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     private_key: Mapped[str] = mapped_column(Text)  # encrypted by the SecretBox
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PushSubscription(Base):
+    """A browser's Web Push subscription (RFC 8030/8291) for dashboard notifications."""
+
+    __tablename__ = "push_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    endpoint: Mapped[str] = mapped_column(Text)
+    endpoint_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of endpoint
+    p256dh: Mapped[str] = mapped_column(String(128))  # the browser's P-256 key, base64url
+    auth: Mapped[str] = mapped_column(String(64))  # the 16-byte auth secret, base64url
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sent_at: Mapped[datetime | None] = mapped_column()
+    failures: Mapped[int] = mapped_column(Integer, default=0)

@@ -71,10 +71,12 @@ def _is_public(path: str) -> bool:
 
 async def test_every_http_route_refuses_anonymous_requests(app: FastAPI) -> None:
     checked = 0
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
         for path, route in leaf_routes(app.routes):
             if isinstance(route, APIRoute) and not _is_public(path):
-                for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"}):
                     response = await client.request(method, _concrete(path))
                     assert response.status_code == 401, (method, path, response.text)
                     assert response.json()["error"] == "unauthorized"
@@ -87,18 +89,24 @@ async def test_every_http_route_refuses_anonymous_requests(app: FastAPI) -> None
 
 
 def test_every_websocket_route_refuses_anonymous_connections(app: FastAPI) -> None:
-    routes = [p for p, r in leaf_routes(app.routes) if isinstance(r, WebSocketRoute | APIWebSocketRoute)]
+    routes = [
+        p for p, r in leaf_routes(app.routes) if isinstance(r, WebSocketRoute | APIWebSocketRoute)
+    ]
     assert routes, "no WebSocket routes found"
     with TestClient(app) as client:
         for path in routes:
-            with pytest.raises(WebSocketDisconnect) as info:  # noqa: PT012 - connect and read
-                with client.websocket_connect(_concrete(path)) as ws:
-                    ws.receive()
+            with (
+                pytest.raises(WebSocketDisconnect) as info,
+                client.websocket_connect(_concrete(path)) as ws,
+            ):
+                ws.receive()
             assert info.value.code == 4401, path
 
 
 async def test_sse_stream_refuses_anonymous(app: FastAPI) -> None:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
         response = await client.get("/api/events")
     assert response.status_code == 401
 
@@ -106,7 +114,9 @@ async def test_sse_stream_refuses_anonymous(app: FastAPI) -> None:
 async def test_bad_and_revoked_tokens_are_refused(app: FastAPI, manager: Manager) -> None:
     await manager.auth.create_user("alice")
     view, token = await manager.auth.create_token("alice", "t")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
         ok = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
         assert ok.status_code == 200 and ok.json()["username"] == "alice"
         bad = await client.get("/api/me", headers={"Authorization": "Bearer atl_nope"})
@@ -132,7 +142,9 @@ async def test_non_member_gets_404_on_another_users_sandbox(app: FastAPI, manage
             )
         )  # fmt: skip
     bob = {"Authorization": f"Bearer {bob_token}"}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
         for method, path, body in [
             ("GET", "/api/sandboxes/abcdefgh", None),
             ("POST", "/api/sandboxes/abcdefgh/exec", {"argv": ["id"]}),
@@ -149,21 +161,27 @@ async def test_non_member_gets_404_on_another_users_sandbox(app: FastAPI, manage
             assert response.json()["error"] == "not_found"
         listed = await client.get("/api/sandboxes", headers=bob)
         assert listed.json() == []
-        mine = await client.get("/api/sandboxes", headers={"Authorization": f"Bearer {alice_token}"})
+        mine = await client.get(
+            "/api/sandboxes", headers={"Authorization": f"Bearer {alice_token}"}
+        )
         assert [s["id"] for s in mine.json()] == ["abcdefgh"]
     with TestClient(app) as sync_client:
-        with pytest.raises(WebSocketDisconnect) as info:  # noqa: PT012 - connect and read
-            with sync_client.websocket_connect(
+        with (
+            pytest.raises(WebSocketDisconnect) as info,
+            sync_client.websocket_connect(
                 "/api/sandboxes/abcdefgh/terminal", subprotocols=[f"bearer.{bob_token}"]
-            ) as ws:
-                ws.receive()
+            ) as ws,
+        ):
+            ws.receive()
         assert info.value.code == 4404
 
 
 async def test_validation_errors_name_the_field(app: FastAPI, manager: Manager) -> None:
     await manager.auth.create_user("carol")
     _, token = await manager.auth.create_token("carol", "t")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
         response = await client.post(
             "/api/sandboxes", json={"vcpus": 0}, headers={"Authorization": f"Bearer {token}"}
         )

@@ -34,8 +34,9 @@ def invoke(tmp_path: Path, *args: str) -> str:
     settings = {"paths": {"data_dir": str(tmp_path), "run_dir": str(tmp_path / "run")},
                 "network": {"driver": "user", "guest_allowed_host_ports": [4873]}}  # fmt: skip
     path.write_text(json.dumps(settings))
-    result = CliRunner().invoke(root, list(args), env={"ATELIER_CONFIG": str(path)},
-                                catch_exceptions=False)  # fmt: skip
+    # The harness defaults ATELIER_NETWORK_DRIVER to none (tests/conftest.py); the file decides here.
+    env = {"ATELIER_CONFIG": str(path), "ATELIER_NETWORK_DRIVER": None}
+    result = CliRunner().invoke(root, list(args), env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.stdout
 

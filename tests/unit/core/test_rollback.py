@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 import pytest
 
@@ -18,7 +19,7 @@ async def test_undos_run_in_reverse_order_on_failure() -> None:
     with pytest.raises(RuntimeError):
         async with Rollback("t") as rb:
             for name in ("volume", "network", "vm"):
-                rb.push(name, lambda n=name: undo(n))
+                rb.push(name, functools.partial(undo, name))
             raise RuntimeError("boom")
     assert done == ["vm", "network", "volume"]
 

@@ -63,3 +63,9 @@ async def ids(session: AsyncSession, include_destroyed: bool = False) -> set[str
     if not include_destroyed:
         query = query.where(Sandbox.status != "destroyed")
     return set(await session.scalars(query))
+
+
+async def named(session: AsyncSession, name: str) -> list[Sandbox]:
+    """Non-destroyed sandboxes with this name."""
+    query = select(Sandbox).where(Sandbox.name == name, Sandbox.status != "destroyed")
+    return list(await session.scalars(query))

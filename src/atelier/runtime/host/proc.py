@@ -275,7 +275,7 @@ async def wait_for_exit(pid: int, timeout: float) -> bool:
         await asyncio.wait_for(done, timeout)
         return True
     except TimeoutError:
-        return not proc.pid_alive(pid)
+        return not pid_alive(pid)
     finally:
         loop.remove_reader(fd)
         os.close(fd)
