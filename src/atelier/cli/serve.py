@@ -13,7 +13,7 @@ from atelier.cli import output
 from atelier.cli.app import run
 from atelier.cli.client import connect
 from atelier.config import AtelierConfig, load_config
-from atelier.core.manager import Manager
+from atelier.core.assembly import build_manager
 from atelier.core.up import prepare
 
 manager_app = typer.Typer(help="The manager service.", no_args_is_help=True)
@@ -28,7 +28,7 @@ def register(root: typer.Typer) -> None:
 
 def _serve(config: AtelierConfig, host: str | None, port: int | None) -> None:
     logging.getLogger().setLevel(logging.INFO)
-    manager = Manager(config)
+    manager = build_manager(config)
     app = create_app(manager)
     server = uvicorn.Server(
         uvicorn.Config(

@@ -205,7 +205,7 @@ async def _ensure_image(spec: PoolSpec) -> list[str]:
     actions = []
     if not _exists(spec.image):
         spec.image.parent.mkdir(parents=True, exist_ok=True)
-        with open(spec.image, "xb") as image:  # noqa: ASYNC230  # creating an empty file is instant
+        with open(spec.image, "xb") as image:  # creating an empty file is instant
             image.truncate(spec.size)
         actions.append(f"created {spec.image} ({spec.size // 1024**2} MiB, sparse)")
         found = ""
