@@ -148,7 +148,7 @@ class DebugVmService:
                 handle.agent, token, deadline=spawned + deadline_s
             )
             timings.agent_ready_ms = _ms(time.monotonic() - spawned)
-            _guest_milestones(handle.console_log, timings)
+            guest_milestones(handle.console_log, timings)
             if command is not None:
                 say(f"running: {command}")
                 started = time.monotonic()
@@ -220,7 +220,7 @@ def _run_dirs(vmm: Vmm, run_root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir())
 
 
-def _guest_milestones(console: Path, timings: Timings) -> None:
+def guest_milestones(console: Path, timings: Timings) -> None:
     # The init logs "agent up on <channel> at <uptime> s (<spent> s in init)" on the console.
     with contextlib.suppress(OSError):
         match = _AGENT_UP.search(console.read_text(errors="replace"))
