@@ -55,5 +55,6 @@ def build_manager(config: AtelierConfig, *, runtime: Runtime | None = None) -> M
     facts = SandboxFacts(manager)
     proxy = install_proxy(manager, facts)
     manager.extensions.append(ProxyRoutes(proxy, facts))
-    install_ssh(manager, facts)
+    if config.server.mode != "mock":  # mock guests have no network and no sshd
+        install_ssh(manager, facts)
     return manager

@@ -19,6 +19,7 @@ from atelier import __version__
 from atelier.config import AtelierConfig
 from atelier.core.auth import AuthService
 from atelier.core.events import EventBus
+from atelier.core.mock import mock_runtime
 from atelier.core.reconcile import reconcile
 from atelier.core.runtime import Runtime, build_runtime
 from atelier.core.sandboxes import SandboxService
@@ -129,7 +130,13 @@ class Manager:
     async def start(self) -> None:
         """Migrate, build drivers, reconcile the host, run start hooks, then mark ready."""
         await self.db.migrate()
-        runtime = self._runtime_override or await build_runtime(self.config, self.db)
+        if self._runtime_override is not None:
+            runtime = self._runtime_override
+        elif self.mode == "mock":
+            log.warning("MOCK MODE: no VMs; sandboxes are agent processes on this host")
+            runtime = mock_runtime(self.config)
+        else:
+            runtime = await build_runtime(self.config, self.db)
         self.runtime = runtime
         if runtime.network is not None:
             report = await runtime.network.setup()

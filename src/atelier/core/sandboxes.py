@@ -493,6 +493,11 @@ class SandboxService:
 
     # guest access --------------------------------------------------------------------
 
+    @property
+    def terminal_user(self) -> str | None:
+        """Who terminals run as: `dev` in real guests; the agent's own user in mock mode."""
+        return None if self.runtime.vmm.name == "mock" else "dev"
+
     async def guest(self, principal: Principal, sandbox_id: str) -> AgentClient:
         """The running sandbox's agent client (409 unless running)."""
         row = await self._load(principal, sandbox_id)

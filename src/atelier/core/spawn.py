@@ -234,9 +234,12 @@ class SpawnPipeline:
     async def _guest_setup(self, ctx: SpawnContext, rollback: Rollback) -> None:
         client = ctx.client
         assert client is not None
+        health = await _booted(client, self._config.vmm.boot_timeout_s)
+        if health.boot == "none":
+            # The agent is not a guest's init (mock mode): there is no machine to set up.
+            return
         await client.set_time()
         await client.reseed()
-        health = await _booted(client, self._config.vmm.boot_timeout_s)
         if health.hostname != ctx.request.hostname:
             raise AtelierError(
                 f"guest hostname is {health.hostname!r}, expected {ctx.request.hostname!r}",

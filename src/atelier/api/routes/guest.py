@@ -200,7 +200,9 @@ async def terminal(websocket: WebSocket, sandbox_id: str) -> None:
             pty = await client.pty_attach(session)
             pty.resize(cols, rows)
         else:
-            pty = await client.pty_open(user="dev", cols=cols, rows=rows, term="xterm-256color")
+            pty = await client.pty_open(
+                user=manager.sandboxes.terminal_user, cols=cols, rows=rows, term="xterm-256color"
+            )
     except AtelierError as exc:
         await websocket.close(code=4000 + exc.status % 1000, reason=exc.message[:120])
         return

@@ -22,3 +22,8 @@ class ImagesConfig(BaseModel):
     debian_security_mirror: str = "http://deb.debian.org/debian-security"
     npm_registry: str = "https://registry.npmjs.org/"
     pypi_index: str = "https://pypi.org/simple"
+    build_args: dict[str, str] = Field(
+        default_factory=dict,
+        description="values for the build arguments recipes declare (opt-in vendor downloads,"
+        " e.g. dev-cloud's gcloud_url); `atelier images build --arg` overrides them",
+    )

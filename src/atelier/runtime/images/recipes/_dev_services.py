@@ -1,0 +1,139 @@
+"""The services `dev-base` declares for the guest init: code-server, OpenCode, the VNC desktop.
+
+Each becomes `/etc/atelier/services.d/<name>.json` (format: docs/agent-protocol.md, "Service
+registry"). All run as `dev`, start at boot and are restarted when they exit. Ports stay off
+the common dev-server ports (3000, 5173, 8000, 8080), which workspaces may use.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from atelier.runtime.images.recipe import Step
+from atelier.runtime.images.steps import WriteFile
+
+OPENCODE_PASSWORD_FILE = "/run/atelier/secrets/opencode-password"
+OPENCODE_ENV = {"OPENCODE_DISABLE_AUTOUPDATE": "1"}
+
+# Ports: none of them is a common dev-server port (3000, 5173, 8000, 8080).
+CODE_SERVER_PORT = 13337
+OPENCODE_PORT = 4096
+NOVNC_PORT = 6080
+VNC_PORT = 5901  # loopback only; noVNC is the way in
+DISPLAY = ":1"
+SCREEN = "1280x800"
+
+CHROMIUM_FLAGS = (
+    "--no-first-run", "--no-default-browser-check", "--disable-gpu",
+    "--disable-dev-shm-usage", "--password-store=basic", "--hide-crash-restore-bubble",
+    "--disable-features=Translate,MediaRouter", "--start-maximized",
+    "--window-position=0,0", f"--window-size={SCREEN.replace('x', ',')}",
+    "--user-data-dir=/home/dev/.config/chromium",
+)  # fmt: skip
+START_PAGE = "file:///usr/local/share/atelier/browser/index.html"
+
+
+def _service(description: str, argv: list[str], **extra: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "description": description,
+        "argv": argv,
+        "user": "dev",
+        "autostart": True,
+        "restart": "always",
+    }
+    return spec | extra
+
+
+SERVICES: dict[str, dict[str, Any]] = {
+    # The guest init's built-in sshd definition, started at boot in dev images.
+    "sshd": {
+        "description": "OpenSSH server (keys only; reached through the Atelier SSH gateway)",
+        "argv": ["/usr/sbin/sshd", "-D", "-e"],
+        "dirs": ["/run/sshd"],
+        "autostart": True,
+        "restart": "always",
+        "port": 22,
+    },
+    "code-server": _service(
+        "VS Code in the browser (code-server); auth is done by the Atelier proxy",
+        [
+            "/usr/local/bin/code-server",
+            "--bind-addr",
+            f"0.0.0.0:{CODE_SERVER_PORT}",
+            "--auth",
+            "none",
+            "--disable-telemetry",
+            "--disable-update-check",
+            "--disable-workspace-trust",
+            "/home/dev/workspace",
+        ],
+        cwd="/home/dev/workspace",
+        port=CODE_SERVER_PORT,
+    ),
+    "opencode": _service(
+        f"OpenCode API; HTTP Basic user opencode, password from {OPENCODE_PASSWORD_FILE}",
+        ["/usr/local/libexec/atelier/opencode-serve"],
+        cwd="/home/dev/workspace",
+        env=OPENCODE_ENV,
+        port=OPENCODE_PORT,
+    ),
+    "vnc": _service(
+        "X display :1 with a VNC server on loopback (TigerVNC)",
+        [
+            "/usr/bin/Xtigervnc",
+            DISPLAY,
+            "-localhost",
+            "-rfbport",
+            str(VNC_PORT),
+            "-SecurityTypes",
+            "None",
+            "-geometry",
+            SCREEN,
+            "-depth",
+            "24",
+            "-AlwaysShared",
+        ],
+        port=VNC_PORT,
+    ),
+    "openbox": _service(
+        "window manager on display :1",
+        ["/usr/local/libexec/atelier/with-display", "/usr/bin/openbox"],
+        env={"DISPLAY": DISPLAY},
+    ),
+    "chromium": _service(
+        "Chromium on display :1 (seen through noVNC)",
+        [
+            "/usr/local/libexec/atelier/with-display",
+            "/usr/bin/chromium",
+            *CHROMIUM_FLAGS,
+            START_PAGE,
+        ],
+        env={"DISPLAY": DISPLAY},
+    ),
+    "novnc": _service(
+        "noVNC web client and websockify on port 6080 (to the VNC server on loopback)",
+        [
+            "/usr/bin/websockify",
+            "--web",
+            "/usr/share/novnc",
+            f"0.0.0.0:{NOVNC_PORT}",
+            f"127.0.0.1:{VNC_PORT}",
+        ],
+        port=NOVNC_PORT,
+    ),
+}
+
+
+def service_steps() -> tuple[Step, ...]:
+    """One step per service definition file."""
+    return tuple(
+        Step(
+            f"service {name}",
+            WriteFile(
+                f"/etc/atelier/services.d/{name}.json",
+                json.dumps(spec, indent=2, sort_keys=True) + "\n",
+            ),
+        )
+        for name, spec in SERVICES.items()
+    )
