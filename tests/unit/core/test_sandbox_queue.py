@@ -1,0 +1,82 @@
+"""Creation limits and the spawn queue, with fake drivers whose boot blocks on demand."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from atelier.config import AtelierConfig, LimitsConfig
+from atelier.core.auth import Principal
+from atelier.core.manager import Manager
+from atelier.core.sandboxes import CreateRequest
+from atelier.errors import LimitExceeded
+from atelier.runtime.vmm.base import BootSpec, VmHandle
+from tests.fakes.vmm import FakeVmm
+from tests.managerkit import fake_runtime, paths
+
+
+class GatedVmm(FakeVmm):
+    """Boots wait until the test opens the gate, so spawns pile up in the queue."""
+
+    def __init__(self, run_root: Path) -> None:
+        super().__init__(run_root)
+        self.gate = asyncio.Event()
+        self.booting = 0
+
+    async def boot(self, spec: BootSpec) -> VmHandle:
+        self.booting += 1
+        await self.gate.wait()
+        return await super().boot(spec)
+
+
+@pytest.fixture
+async def manager(tmp_path: Path) -> AsyncIterator[Manager]:
+    config = AtelierConfig(
+        paths=paths(tmp_path),
+        limits=LimitsConfig(max_concurrent_spawns=1, max_sandboxes=4, max_sandboxes_per_user=3),
+    )
+    runtime = fake_runtime(config)
+    runtime.vmm = GatedVmm(config.paths.run_dir)
+    started = Manager(config, runtime=runtime)
+    await started.start()
+    try:
+        yield started
+    finally:
+        runtime.vmm.gate.set()  # type: ignore[attr-defined]
+        await started.stop()
+
+
+async def principal(manager: Manager, name: str) -> Principal:
+    user = await manager.auth.create_user(name)
+    return Principal(user.id, name, "member")
+
+
+async def test_spawns_beyond_the_limit_wait_in_arrival_order(manager: Manager) -> None:
+    alice = await principal(manager, "alice")
+    service = manager.sandboxes
+    first = await service.create(alice, CreateRequest(image="minimal"))
+    second = await service.create(alice, CreateRequest(image="minimal"))
+    third = await service.create(alice, CreateRequest(image="minimal"))
+    for _ in range(100):
+        if (await service.get(alice, first.id)).status == "creating":
+            break
+        await asyncio.sleep(0.01)
+    views = [await service.get(alice, s.id) for s in (first, second, third)]
+    assert [v.status for v in views] == ["creating", "queued", "queued"]
+    assert [v.queue_position for v in views] == [None, 1, 2]
+
+
+async def test_limits_are_429_naming_the_limit(manager: Manager) -> None:
+    alice, bob = await principal(manager, "alice"), await principal(manager, "bob")
+    for _ in range(3):
+        await manager.sandboxes.create(alice, CreateRequest(image="minimal"))
+    with pytest.raises(LimitExceeded) as mine:
+        await manager.sandboxes.create(alice, CreateRequest(image="minimal"))
+    assert mine.value.status == 429 and mine.value.field == "limits.max_sandboxes_per_user"
+    await manager.sandboxes.create(bob, CreateRequest(image="minimal"))
+    with pytest.raises(LimitExceeded) as host:
+        await manager.sandboxes.create(bob, CreateRequest(image="minimal"))
+    assert host.value.field == "limits.max_sandboxes"
