@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass, field
 
 from atelier.core.lifecycle import LIVE, Status
-from atelier.core.sandboxes import SandboxService, _handle_from_json
+from atelier.core.sandboxes import SandboxService, handle_from_json
 from atelier.db.repos import sandboxes as repo
 from atelier.errors import AtelierError
 from atelier.runtime.agent.client import AgentClient
@@ -100,7 +100,7 @@ async def _adopt(
     handle = await service.runtime.vmm.adopt(names.vm_name("sbx", sandbox_id))
     if handle is None:
         return False
-    expected = _handle_from_json(vm)
+    expected = handle_from_json(vm)
     if handle.pid != expected.pid:
         return False
     secret = service.secrets.decrypt(token)

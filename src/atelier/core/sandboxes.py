@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from atelier.config import AtelierConfig
@@ -313,7 +313,7 @@ class SandboxService:
             row = await repo.get(session, sandbox_id)
             assert row is not None
             row.status = Status.RUNNING.value
-            row.vm = _handle_json(handle)
+            row.vm = handle_to_json(handle)
             row.agent_token = self.secrets.encrypt(ctx.token)
             row.volume = ctx.volume
             if source_volume:
@@ -395,7 +395,7 @@ class SandboxService:
         """Stop the VM and release everything but the volume."""
         live = self._live.setdefault(row.id, _Live())
         live.expected_exit = True
-        handle = _handle_from_json(row.vm) if row.vm else None
+        handle = handle_from_json(row.vm) if row.vm else None
         for extension in reversed(self.pipeline.extensions):
             try:
                 await extension.on_stopped(row.id)
@@ -516,7 +516,7 @@ class SandboxService:
 
     def _register_agent(self, row: Sandbox) -> None:
         assert row.vm is not None and row.agent_token is not None
-        handle = _handle_from_json(row.vm)
+        handle = handle_from_json(row.vm)
         self.agents.register(row.id, handle.agent, self.secrets.decrypt(row.agent_token))
 
     async def _touch(self, sandbox_id: str) -> None:
@@ -532,7 +532,7 @@ class SandboxService:
         row = await self._load(principal, sandbox_id)
         if not row.vm:
             return []
-        handle = _handle_from_json(row.vm)
+        handle = handle_from_json(row.vm)
         with contextlib.suppress(OSError):
             return handle.console_log.read_text(errors="replace").splitlines()[-tail:]
         return []
@@ -542,7 +542,7 @@ class SandboxService:
         row = await self._load(principal, sandbox_id)
         if not row.vm:
             return
-        path = _handle_from_json(row.vm).console_log
+        path = handle_from_json(row.vm).console_log
         position = path.stat().st_size if path.exists() else 0
         buffer = ""
         while True:
@@ -626,6 +626,42 @@ class SandboxService:
         async with self.db.session() as session:
             return await repo.with_status(session, [Status.RUNNING.value])
 
+    # idle auto-stop ------------------------------------------------------------------
+
+    async def stop_idle(self) -> list[str]:
+        """Stop running sandboxes idle longer than `limits.idle_stop_minutes`; their ids.
+
+        Activity is any use through the manager (exec, files, terminal, SSH, proxied
+        requests record it); a sandbox nobody touched since it started counts from then.
+        """
+        minutes = self.config.limits.idle_stop_minutes
+        if minutes is None:
+            return []
+        cutoff = utcnow() - timedelta(minutes=minutes)
+        stopped = []
+        for row in await self.running_rows():
+            last = row.last_activity_at or row.started_at or row.created_at
+            if last >= cutoff:
+                continue
+            log.info("sandbox %s idle since %s: stopping it", row.id, last.isoformat())
+            system = Principal(row.owner_id, "idle-stop", "admin")
+            try:
+                await self.stop(system, row.id)
+                stopped.append(row.id)
+            except AtelierError as exc:
+                log.warning("idle stop of %s failed: %s", row.id, exc.message)
+        return stopped
+
+    async def watch_idle(self, interval: float = 60.0) -> None:
+        """Run `stop_idle` forever (a manager background task)."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.stop_idle()
+
+    async def record_activity(self, sandbox_id: str) -> None:
+        """Note that somebody used the sandbox (for idle auto-stop)."""
+        await self._touch(sandbox_id)
+
     # events --------------------------------------------------------------------------
 
     def _publish(self, row: Sandbox, kind: str) -> None:
@@ -670,7 +706,7 @@ def _bound(field_name: str, value: int, low: int, high: int) -> None:
         )
 
 
-def _handle_json(handle: VmHandle) -> dict[str, Any]:
+def handle_to_json(handle: VmHandle) -> dict[str, Any]:
     return {
         "name": handle.name,
         "driver": handle.driver,
@@ -683,7 +719,7 @@ def _handle_json(handle: VmHandle) -> dict[str, Any]:
     }
 
 
-def _handle_from_json(data: dict[str, Any]) -> VmHandle:
+def handle_from_json(data: dict[str, Any]) -> VmHandle:
     from pathlib import Path
 
     return VmHandle(

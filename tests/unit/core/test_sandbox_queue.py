@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,9 @@ import pytest
 from atelier.config import AtelierConfig, LimitsConfig
 from atelier.core.auth import Principal
 from atelier.core.manager import Manager
-from atelier.core.sandboxes import CreateRequest
+from atelier.core.sandboxes import CreateRequest, handle_to_json
+from atelier.db.models import Sandbox
+from atelier.db.types import utcnow
 from atelier.errors import LimitExceeded
 from atelier.runtime.vmm.base import BootSpec, VmHandle
 from tests.fakes.vmm import FakeVmm
@@ -80,3 +83,34 @@ async def test_limits_are_429_naming_the_limit(manager: Manager) -> None:
     with pytest.raises(LimitExceeded) as host:
         await manager.sandboxes.create(bob, CreateRequest(image="minimal"))
     assert host.value.field == "limits.max_sandboxes"
+
+
+async def test_idle_sandboxes_are_stopped(tmp_path: Path) -> None:
+    config = AtelierConfig(paths=paths(tmp_path), limits=LimitsConfig(idle_stop_minutes=30))
+    runtime = fake_runtime(config)
+    manager = Manager(config, runtime=runtime)
+    await manager.start()
+    try:
+        owner = await principal(manager, "alice")
+        vmm = runtime.vmm
+        assert isinstance(vmm, FakeVmm)
+        handles = {}
+        for sandbox_id, minutes_ago in (("idleidle", 45), ("busybusy", 5)):
+            spec = BootSpec(f"atl-sbx-{sandbox_id}", Path("/k"), None, (), 1, 512, ())
+            handles[sandbox_id] = await vmm.boot(spec)
+            async with manager.db.session() as session:
+                session.add(
+                    Sandbox(
+                        id=sandbox_id, owner_id=owner.user_id, image="minimal", vcpus=1,
+                        memory_mb=512, disk_gb=4, status="running", members=[],
+                        vm=handle_to_json(handles[sandbox_id]),
+                        started_at=utcnow() - timedelta(hours=2),
+                        last_activity_at=utcnow() - timedelta(minutes=minutes_ago),
+                    )
+                )  # fmt: skip
+        assert await manager.sandboxes.stop_idle() == ["idleidle"]
+        assert (await manager.sandboxes.get(owner, "idleidle")).status == "stopped"
+        assert (await manager.sandboxes.get(owner, "busybusy")).status == "running"
+        assert "atl-sbx-idleidle" not in vmm.running and "atl-sbx-busybusy" in vmm.running
+    finally:
+        await manager.stop()
