@@ -42,13 +42,14 @@ async def manager(tmp_path: Path) -> AsyncIterator[Manager]:
         limits=LimitsConfig(max_concurrent_spawns=1, max_sandboxes=4, max_sandboxes_per_user=3),
     )
     runtime = fake_runtime(config)
-    runtime.vmm = GatedVmm(config.paths.run_dir)
+    gated = GatedVmm(config.paths.run_dir)
+    runtime.vmm = gated
     started = Manager(config, runtime=runtime)
     await started.start()
     try:
         yield started
     finally:
-        runtime.vmm.gate.set()  # type: ignore[attr-defined]
+        gated.gate.set()
         await started.stop()
 
 
