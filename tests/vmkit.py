@@ -63,10 +63,14 @@ async def booted_vm(
     cmdline: tuple[str, ...] = (),
     artifacts: Path | None = None,
     kind: names.VmKind = "tst",
+    netns: str | None = None,
 ) -> AsyncIterator[BootedVm]:
-    """Boot a VM and yield it with a ready agent; tear everything down on exit."""
+    """Boot a VM and yield it with a ready agent; tear everything down on exit.
+
+    With `netns`, QEMU runs inside that network namespace (where the VM's TAP lives).
+    """
     files = await boot_files(config)
-    vmm = QemuVmm(config.vmm, config.paths.run_dir)
+    vmm = QemuVmm(config.vmm, config.paths.run_dir, netns=netns)
     name = names.vm_name(kind, names.new_id())
     token = secrets.token_urlsafe(24)
     if disks is None:

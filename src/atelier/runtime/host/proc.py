@@ -91,6 +91,15 @@ TOOL_PACKAGES: dict[str, str] = {
     "socat": "socat",
     "chroot": "coreutils",
     "unshare": "util-linux",
+    "setpriv": "util-linux",
+    "depmod": "kmod",
+    "dpkg-deb": "dpkg",
+    "dpkg-query": "dpkg",
+    "apt-get": "apt",
+    "apt-cache": "apt",
+    "dumpe2fs": "e2fsprogs",
+    "ld": "binutils",
+    "python3": "python3",
     "nsenter": "util-linux",
 }
 

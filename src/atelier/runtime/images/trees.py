@@ -11,6 +11,7 @@ import asyncio
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,14 +34,23 @@ class Usage:
 
 
 def tree_usage(root: Path) -> Usage:
-    """Measure a tree without following symlinks or leaving its filesystem."""
+    """Measure a tree without following symlinks or leaving its filesystem.
+
+    A file with several hard links counts once (npm packages hard-link big binaries, and
+    `mkfs.ext4 -d` keeps the links).
+    """
     apparent = allocated = files = 0
     device = root.stat().st_dev
+    seen: set[int] = set()
     for top, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if os.lstat(os.path.join(top, d)).st_dev == device]
         for name in (*dirs, *names):
             info = os.lstat(os.path.join(top, name))
             files += 1
+            if info.st_nlink > 1 and not stat.S_ISDIR(info.st_mode):
+                if info.st_ino in seen:
+                    continue
+                seen.add(info.st_ino)
             apparent += info.st_size
             allocated += info.st_blocks * 512
     return Usage(apparent, allocated, files)

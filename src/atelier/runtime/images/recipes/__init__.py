@@ -1,7 +1,7 @@
 """Image recipes: one module per image, each defining `RECIPE` (a `Recipe`).
 
 The module name is the image name with `-` replaced by `_` (`dev-base` lives in
-`dev_base.py`). A recipe with a `parent` starts from a copy of the parent's cached tree.
+`dev_base.py`); modules starting with `_` are helpers, not recipes. A recipe with a `parent` starts from a copy of the parent's cached tree.
 Modules whose name starts with `_` hold parts shared by recipes and are not images.
 """
 

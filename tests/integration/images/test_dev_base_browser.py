@@ -1,0 +1,132 @@
+"""dev-base in a real browser: code-server's workbench and the sandbox's Chromium over noVNC.
+
+Playwright drives the host's Debian Chromium (headless) against a booted dev-base through
+loopback forwards. It opens code-server and waits for the VS Code workbench, then opens
+noVNC, which connects over RFB (through websockify) to the VNC display where the sandbox's
+own Chromium shows its start page; the canvas must not be blank. Screenshots go to the
+test's artifact directory.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atelier.runtime.images.catalog import BuiltImage
+from tests.integration.images.devkit import (
+    all_running,
+    booted_dev,
+    ensure_image,
+    needs_qemu,
+    needs_root,
+)
+from tests.vmkit import host_config
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.vm,
+    pytest.mark.root,
+    pytest.mark.browser,
+    needs_root,
+    needs_qemu,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (/usr/bin/chromium)"),
+    pytest.mark.timeout(3600),
+]
+
+# Colour statistics of the noVNC canvas: a blank (single-colour) screen has one colour and
+# no spread; the start page has a gradient and text.
+CANVAS_STATS = """
+(canvas) => {
+  const ctx = canvas.getContext('2d');
+  const {width, height} = canvas;
+  if (!width || !height) return {width, height, colours: 0, spread: 0};
+  const data = ctx.getImageData(0, 0, width, height).data;
+  const colours = new Set();
+  let sum = 0, sumSq = 0, n = 0;
+  const step = 4 * 97;
+  for (let i = 0; i < data.length; i += step) {
+    const lum = 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
+    colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+    sum += lum; sumSq += lum * lum; n += 1;
+  }
+  const mean = sum / n;
+  return {width, height, colours: colours.size, spread: Math.sqrt(sumSq / n - mean * mean)};
+}
+"""
+
+
+@pytest.fixture(scope="module")
+async def image() -> BuiltImage:
+    return await ensure_image(host_config(), "dev-base")
+
+
+async def test_code_server_and_novnc_in_a_browser(image: BuiltImage, artifacts_dir: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    async with booted_dev("dev-base", artifacts_dir) as dev, async_playwright() as playwright:
+        await all_running(dev.vm)
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = await browser.new_context(viewport={"width": 1366, "height": 900})
+            page = await context.new_page()
+            await _open_code_server(page, dev.code_server, artifacts_dir)
+            await _open_novnc(page, dev.novnc, artifacts_dir)
+        finally:
+            await browser.close()
+
+
+async def _open_code_server(page: Any, url: str, shots: Path) -> None:
+    await _goto(page, f"{url}/?folder=/home/dev/workspace", 240)
+    workbench = page.locator(".monaco-workbench")
+    await workbench.wait_for(state="visible", timeout=300_000)
+    await page.locator(".part.activitybar").wait_for(state="visible", timeout=120_000)
+    await page.screenshot(path=str(shots / "code-server.png"))
+
+
+async def _open_novnc(page: Any, url: str, shots: Path) -> None:
+    await _goto(page, f"{url}/vnc.html?autoconnect=1&resize=off", 120)
+    status = page.locator("#noVNC_status")
+    canvas = page.locator("#noVNC_container canvas")
+    await canvas.wait_for(state="attached", timeout=120_000)
+    deadline = time.monotonic() + 300
+    stats: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        stats = await canvas.evaluate(CANVAS_STATS)
+        if stats["colours"] >= 50 and stats["spread"] >= 15:
+            break
+        await page.wait_for_timeout(3000)
+    await page.screenshot(path=str(shots / "novnc-page.png"))
+    await canvas.screenshot(path=str(shots / "novnc-canvas.png"))
+    text = (await status.text_content()) or ""
+    assert "Connected" in text or await page.locator("#noVNC_control_bar_anchor").count(), text
+    assert stats.get("width", 0) >= 640, stats
+    assert stats["colours"] >= 50 and stats["spread"] >= 15, f"the VNC screen looks blank: {stats}"
+
+
+async def _goto(page: Any, url: str, within_s: float) -> None:
+    """Navigate, retrying while the forwarded port is not answering yet."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            await page.goto(url, timeout=60_000)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await page.wait_for_timeout(2000)
