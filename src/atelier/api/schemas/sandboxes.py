@@ -5,16 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, model_validator
 
+from atelier.api.schemas.base import Camel, CamelOut
 from atelier.core.sandboxes import SandboxView
-
-
-class Camel(BaseModel):
-    """Models that speak camelCase JSON and accept both spellings."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
 class SandboxCreate(Camel):
@@ -28,9 +22,7 @@ class SandboxCreate(Camel):
     disk_gb: int | None = Field(None, ge=1, le=4096)
 
 
-class SandboxOut(Camel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
+class SandboxOut(CamelOut):
     id: str
     name: str | None
     owner: str

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from atelier.api.schemas.base import Camel
 from atelier.core.ssh import GatewayInfo
 from atelier.core.ssh_keys import SshKeyView
 
@@ -27,9 +28,7 @@ class SshKeyOut(BaseModel):
         return cls(**view.__dict__)
 
 
-class SshKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SshKeyCreate(Camel):
     public_key: str = Field(
         min_length=1, max_length=16384, description="one OpenSSH public key line (the .pub file)"
     )

@@ -9,7 +9,7 @@ SSH host keys and machine-id per sandbox (so the build-time ones are deleted her
 from __future__ import annotations
 
 from atelier.runtime.images.recipe import Recipe, Step
-from atelier.runtime.images.steps import AddUser, MakeDirs, RemovePaths, WriteFile
+from atelier.runtime.images.steps import AddUser, MakeDirs, RemovePaths, Run, WriteFile
 
 SSHD_CONFIG = """\
 # Atelier: keys only. Host keys are generated per sandbox by the guest init.
@@ -20,6 +20,12 @@ PubkeyAuthentication yes
 PermitEmptyPasswords no
 UseDNS no
 PrintMotd no
+# What the SSH gateway relays: client environment (SetEnv/SendEnv), local forwards (-L),
+# agent forwarding when the client asks for it (-A), sftp (and scp's sftp mode).
+AcceptEnv *
+AllowTcpForwarding local
+AllowAgentForwarding yes
+Subsystem sftp internal-sftp
 """
 
 PACKAGES = (
@@ -55,6 +61,12 @@ RECIPE = Recipe(
     steps=(
         Step("dev user", AddUser("dev", 1000, groups=("sudo",), sudo=True)),
         Step("sshd: keys only", WriteFile("/etc/ssh/sshd_config.d/atelier.conf", SSHD_CONFIG)),
+        # A second `Subsystem sftp` line is fatal to sshd: ours (internal-sftp) replaces
+        # Debian's, which points at a package minbase does not install.
+        Step(
+            "sshd: one sftp subsystem",
+            Run(("sed", "-i", "/^Subsystem[[:space:]]/d", "/etc/ssh/sshd_config")),
+        ),
         Step("atelier dirs", MakeDirs(("/etc/atelier", "/etc/atelier/services.d"))),
         Step("hostname", WriteFile("/etc/hostname", "sandbox\n")),
         Step("resolv.conf placeholder", WriteFile("/etc/resolv.conf", RESOLV_CONF)),
