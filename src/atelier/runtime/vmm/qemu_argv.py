@@ -69,6 +69,9 @@ def _virtio(machine: Machine, device: str) -> str:
 def kernel_cmdline(spec: BootSpec, opts: QemuOptions) -> str:
     """The kernel command line: console, panic behaviour, machine quirks, then the spec's."""
     params = ["console=ttyS0", "panic=-1", "quiet", "loglevel=4", "atelier.root=/dev/vda"]
+    # On a loaded TCG host the IO-APIC timer check can run too slowly and panic the kernel
+    # ("IO-APIC + timer doesn't work"); skipping it is standard practice for VM guests.
+    params.append("no_timer_check")
     if opts.machine == "q35":
         params.append("i8042.noaux")  # skip the PS/2 mouse probe (0.6 s under TCG)
     if opts.machine == "microvm" and opts.accel == "tcg" and opts.tsc_khz:
