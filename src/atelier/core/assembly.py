@@ -13,10 +13,14 @@ from atelier.config import AtelierConfig
 from atelier.core.directory import SandboxFacts
 from atelier.core.manager import Manager
 from atelier.core.proxy import ProxyService, install_proxy
+from atelier.core.registry import install_registry, with_cache_ports
 from atelier.core.rollback import Rollback
 from atelier.core.runtime import Runtime
 from atelier.core.spawn import SpawnContext
 from atelier.core.ssh import install_ssh
+from atelier.core.tasks.system import install_tasks
+from atelier.core.tasks.workspace_adapter import WorkspaceAdapter
+from atelier.core.workspaces.install import install_workspaces
 from atelier.errors import AtelierError
 
 log = logging.getLogger(__name__)
@@ -50,11 +54,17 @@ class ProxyRoutes:
 
 
 def build_manager(config: AtelierConfig, *, runtime: Runtime | None = None) -> Manager:
-    """The manager with every subsystem the configuration enables."""
-    manager = Manager(config, runtime=runtime)
+    """The manager with every subsystem the configuration enables.
+
+    With the package caches on, their ports join the host ports guests may reach.
+    """
+    manager = Manager(with_cache_ports(config), runtime=runtime)
     facts = SandboxFacts(manager)
     proxy = install_proxy(manager, facts)
     manager.extensions.append(ProxyRoutes(proxy, facts))
     if config.server.mode != "mock":  # mock guests have no network and no sshd
         install_ssh(manager, facts)
+    install_registry(manager)
+    workspaces = install_workspaces(manager, proxy, facts)
+    install_tasks(manager, workspaces=WorkspaceAdapter(workspaces))
     return manager

@@ -8,12 +8,14 @@ creates that service during `start()`.
 from __future__ import annotations
 
 import contextlib
+from typing import Protocol
 
 from atelier.core.lifecycle import Status
 from atelier.core.manager import Manager
 from atelier.core.proxy.directory import (
     SERVICE_PORTS,
     DevPortRef,
+    DevRoute,
     PlatformService,
     RunningSandbox,
     SandboxRef,
@@ -25,11 +27,27 @@ from atelier.runtime.network.base import Endpoint
 from atelier.runtime.ssh.acl import SandboxRef as SshSandboxRef
 
 
+class DevPorts(Protocol):
+    """Where dev-command ports are recorded (the dev-command service)."""
+
+    async def dev_port(self, sandbox_id: str, name: str) -> DevPortRef | None: ...
+
+    async def set_dev_visibility(
+        self, sandbox_id: str, name: str, visibility: Visibility
+    ) -> DevPortRef: ...
+
+    async def dev_routes(self, sandbox_id: str) -> tuple[DevRoute, ...]: ...
+
+
 class SandboxFacts:
-    """The proxy's and the SSH gateway's sandbox directory over the manager's sandboxes."""
+    """The proxy's and the SSH gateway's sandbox directory over the manager's sandboxes.
+
+    `dev` answers for dev-command ports once the workspace subsystem is installed.
+    """
 
     def __init__(self, manager: Manager) -> None:
         self._manager = manager
+        self.dev: DevPorts | None = None
 
     async def sandbox_ref(self, sandbox_id: str) -> SandboxRef | None:
         """Owner, members and status; None for unknown or destroyed sandboxes."""
@@ -44,14 +62,16 @@ class SandboxFacts:
         )
 
     async def dev_port(self, sandbox_id: str, name: str) -> DevPortRef | None:
-        """A dev command's published port (dev commands arrive with workspaces)."""
-        return None
+        """A dev command's published port (None without the workspace subsystem)."""
+        return await self.dev.dev_port(sandbox_id, name) if self.dev is not None else None
 
     async def set_dev_visibility(
         self, sandbox_id: str, name: str, visibility: Visibility
     ) -> DevPortRef:
         """Persist a dev port's visibility."""
-        raise NotFound(f"sandbox {sandbox_id} has no dev command {name!r}", field="name")
+        if self.dev is None:
+            raise NotFound(f"sandbox {sandbox_id} has no dev command {name!r}", field="name")
+        return await self.dev.set_dev_visibility(sandbox_id, name, visibility)
 
     async def running_routes(self) -> list[RunningSandbox]:
         """Every running sandbox with the endpoints of its platform services."""
@@ -59,7 +79,8 @@ class SandboxFacts:
         routes = []
         for row in await service.running_rows():
             with contextlib.suppress(AtelierError):
-                routes.append(RunningSandbox(row.id, await self.endpoints(row.id)))
+                dev = await self.dev.dev_routes(row.id) if self.dev is not None else ()
+                routes.append(RunningSandbox(row.id, await self.endpoints(row.id), dev))
         return routes
 
     # SSH gateway ----------------------------------------------------------------------

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from atelier.config import AtelierConfig
 from atelier.core.auth import Principal
@@ -25,7 +26,13 @@ from atelier.core.lifecycle import COUNTED, LIVE, Status, check_transition
 from atelier.core.queue import SpawnQueue
 from atelier.core.runtime import Runtime
 from atelier.core.secrets import SecretBox
-from atelier.core.spawn import SpawnContext, SpawnPipeline, SpawnRequest, StepFailed
+from atelier.core.spawn import (
+    SpawnContext,
+    SpawnPipeline,
+    SpawnRequest,
+    StepFailed,
+    keep_console,
+)
 from atelier.db import Database
 from atelier.db.models import Sandbox, SandboxMember
 from atelier.db.repos import sandboxes as repo
@@ -83,6 +90,20 @@ class CreateRequest:
     vcpus: int | None = None
     memory_mb: int | None = None
     disk_gb: int | None = None
+
+
+@runtime_checkable
+class SpawnPlanner(Protocol):
+    """An extension that shapes sandboxes before they spawn (workspaces: defaults, prebuilds).
+
+    `admit` may fill and check a creation request (ValidationError, NotFound); `plan` turns
+    the row's spawn request into the one to run (a prebuild to clone, a memory snapshot to
+    resume, more guest ports). Planners are found among the pipeline's extensions.
+    """
+
+    async def admit(self, principal: Principal, request: CreateRequest) -> CreateRequest: ...
+
+    async def plan(self, row: Sandbox, request: SpawnRequest, *, fresh: bool) -> SpawnRequest: ...
 
 
 @dataclass
@@ -209,6 +230,8 @@ class SandboxService:
 
         LimitExceeded (429) names the limit when the caller or the host has too many.
         """
+        for planner in self._planners():
+            request = await planner.admit(principal, request)
         defaults = self.config.sandbox
         image = request.image or self.config.images.default_image
         built = self.runtime.assets.image(image)
@@ -270,8 +293,8 @@ class SandboxService:
         live = self._live.setdefault(sandbox_id, _Live())
         async with live.lock:
             row = await self._transition(sandbox_id, Status.CREATING)
-            request = self._request(row)
             try:
+                request = await self._plan(row, fresh=True)
                 ctx = await self.pipeline.create(request, on_step=self._step_event(row))
             except StepFailed as failure:
                 await self._fail(sandbox_id, failure)
@@ -294,6 +317,18 @@ class SandboxService:
             disk_gb=row.disk_gb,
             hostname=f"sandbox-{row.id}",
         )
+
+    def _planners(self) -> list[SpawnPlanner]:
+        return [e for e in self.pipeline.extensions if isinstance(e, SpawnPlanner)]
+
+    async def _plan(self, row: Sandbox, *, fresh: bool) -> SpawnRequest:
+        request = self._request(row)
+        for planner in self._planners():
+            try:
+                request = await planner.plan(row, request, fresh=fresh)
+            except AtelierError as exc:
+                raise StepFailed("plan", exc, []) from exc
+        return request
 
     def _step_event(self, row: Sandbox) -> Any:
         audience = _audience(row)
@@ -361,12 +396,25 @@ class SandboxService:
                 )
             row = await self._transition(sandbox_id, Status.STARTING)
             try:
-                ctx = await self.pipeline.start(self._request(row), on_step=self._step_event(row))
+                request = await self._plan(row, fresh=False)
+                ctx = await self.pipeline.start(request, on_step=self._step_event(row))
             except StepFailed as failure:
                 await self._fail(sandbox_id, failure)
                 raise
             await self._running(sandbox_id, ctx)
         return await self.get(principal, sandbox_id)
+
+    async def pause(self, principal: Principal, sandbox_id: str) -> SandboxView:
+        """Save a running sandbox's memory to disk and free its VM (see `core/pause.py`)."""
+        from atelier.core.pause import pause_sandbox
+
+        return await pause_sandbox(self, principal, sandbox_id)
+
+    async def resume(self, principal: Principal, sandbox_id: str) -> SandboxView:
+        """Resume a paused sandbox from its saved memory: processes carry on where they were."""
+        from atelier.core.pause import resume_sandbox
+
+        return await resume_sandbox(self, principal, sandbox_id)
 
     async def restart(self, principal: Principal, sandbox_id: str) -> SandboxView:
         """Stop then start."""
@@ -387,6 +435,7 @@ class SandboxService:
             if row.volume:
                 with contextlib.suppress(NotFound):
                     await self.runtime.storage.delete(row.volume, force=True)
+            shutil.rmtree(self.pipeline.logs_dir(sandbox_id), ignore_errors=True)
             row = await self._set(sandbox_id, Status.DESTROYED, destroyed=True)
         self._live.pop(sandbox_id, None)
         self._publish(row, "sandbox.destroyed")
@@ -402,6 +451,7 @@ class SandboxService:
             except Exception:
                 log.exception("extension %s failed on stop of %s", extension.name, row.id)
         if handle is not None:
+            keep_console(handle, self.pipeline.logs_dir(row.id))
             if graceful and self.agents.known(row.id):
                 with contextlib.suppress(AtelierError, OSError):
                     client = await self.agents.get(row.id)
@@ -528,13 +578,15 @@ class SandboxService:
     async def console_log(
         self, principal: Principal, sandbox_id: str, tail: int = 200
     ) -> list[str]:
-        """The last lines of the VM's serial console (the current boot)."""
+        """The last lines of the VM's serial console: the running boot, else the last one."""
         row = await self._load(principal, sandbox_id)
-        if not row.vm:
-            return []
-        handle = handle_from_json(row.vm)
+        path = (
+            handle_from_json(row.vm).console_log
+            if row.vm
+            else self.pipeline.logs_dir(sandbox_id) / "console.log"
+        )
         with contextlib.suppress(OSError):
-            return handle.console_log.read_text(errors="replace").splitlines()[-tail:]
+            return path.read_text(errors="replace").splitlines()[-tail:]
         return []
 
     async def follow_console(self, principal: Principal, sandbox_id: str) -> AsyncIterator[str]:

@@ -3,7 +3,9 @@
     volume ─► network ─► boot ─► agent ─► guest_setup ─► <extensions: routes, ssh, …>
 
 `create` runs every step; `start` (a stopped sandbox) skips `volume`, whose clone already
-holds the sandbox's data, and runs guest setup again in full. When a step fails the
+holds the sandbox's data, and runs guest setup again in full. With `SpawnRequest.restore`
+the `boot` step resumes a memory snapshot instead of booting, and guest setup re-identifies
+the restored guest (`core/restore.py`). When a step fails the
 finished steps are undone in reverse order (`Rollback`), the failing step's name and
 message are returned to the caller, and nothing of the attempt is left on the host.
 Step observers (tests, metrics) see every finished step with its duration.
@@ -14,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from atelier.config import AtelierConfig
+from atelier.core.restore import Restore, reidentify
 from atelier.core.rollback import Rollback
 from atelier.core.runtime import Runtime
 from atelier.errors import AtelierError
@@ -45,6 +50,9 @@ class SpawnRequest:
     disk_gb: int
     hostname: str
     source_volume: str | None = None  # a prebuild to clone instead of the image's base
+    guest_ports: tuple[int, ...] = ()  # more guest ports to expose (dev commands)
+    restore: Restore | None = None  # resume this memory snapshot instead of booting
+    workspace_id: str | None = None
 
 
 @dataclass
@@ -163,13 +171,19 @@ class SpawnPipeline:
                     raise StepFailed(name, exc, ctx.steps) from exc
         return ctx
 
+    def logs_dir(self, sandbox_id: str) -> Path:
+        """Where a sandbox's console logs are kept after its VM is gone."""
+        return self._config.paths.data_dir / "logs" / sandbox_id
+
     # steps -----------------------------------------------------------------------------
 
     async def _volume(self, ctx: SpawnContext, rollback: Rollback) -> None:
         storage = self._runtime.storage
         source = ctx.request.source_volume or await self.ensure_base(ctx.request.image)
         name = names.sandbox_volume(ctx.request.sandbox_id)
-        await storage.clone(source, name, size=ctx.request.disk_gb * GIB)
+        # A memory snapshot's disk keeps its size: the restored guest knows it already.
+        size = None if ctx.request.restore else ctx.request.disk_gb * GIB
+        await storage.clone(source, name, size=size)
         ctx.volume, ctx.source_volume = name, source
         rollback.push(f"delete volume {name}", lambda: storage.delete(name, force=True))
 
@@ -190,7 +204,8 @@ class SpawnPipeline:
         if network is None:
             return
         sandbox_id = ctx.request.sandbox_id
-        ctx.allocation = await network.allocate(sandbox_id, guest_ports=GUEST_SERVICE_PORTS)
+        ports = tuple(sorted({*GUEST_SERVICE_PORTS, *ctx.request.guest_ports}))
+        ctx.allocation = await network.allocate(sandbox_id, guest_ports=ports)
         rollback.push(f"release network of {sandbox_id}", lambda: network.release(sandbox_id))
 
     async def _boot(self, ctx: SpawnContext, rollback: Rollback) -> None:
@@ -218,34 +233,64 @@ class SpawnPipeline:
             memory_mb=request.memory_mb,
             disks=(Disk(volume.path, cache="writeback"),),
             nics=nics,
+            restore_from=request.restore.state_file if request.restore else None,
         )
         vmm = self._runtime.vmm
         handle = await vmm.boot(spec)
         ctx.handle = handle
-        rollback.push(f"kill VM {handle.name}", lambda: vmm.kill(handle))
+
+        async def kill() -> None:
+            keep_console(handle, self.logs_dir(request.sandbox_id))
+            await vmm.kill(handle)
+
+        rollback.push(f"kill VM {handle.name}", kill)
 
     async def _agent(self, ctx: SpawnContext, rollback: Rollback) -> None:
         assert ctx.handle is not None
         deadline = time.monotonic() + self._config.vmm.boot_timeout_s
-        client = await AgentClient.wait_ready(ctx.handle.agent, ctx.token, deadline=deadline)
+        # A restored guest still holds the snapshot's token until guest setup rotates it.
+        token = ctx.request.restore.token if ctx.request.restore else ctx.token
+        client = await AgentClient.wait_ready(ctx.handle.agent, token, deadline=deadline)
         ctx.client = client
         rollback.push("close agent connection", client.close)
 
     async def _guest_setup(self, ctx: SpawnContext, rollback: Rollback) -> None:
         client = ctx.client
         assert client is not None
+        restore = ctx.request.restore
+        if restore is not None:
+            await reidentify(
+                client,
+                token=ctx.token,
+                hostname=ctx.request.hostname,
+                sandbox_id=ctx.request.sandbox_id,
+                allocation=ctx.allocation,
+                new_identity=restore.new_identity,
+            )
         health = await _booted(client, self._config.vmm.boot_timeout_s)
         if health.boot == "none":
             # The agent is not a guest's init (mock mode): there is no machine to set up.
             return
-        await client.set_time()
-        await client.reseed()
+        if restore is None:
+            await client.set_time()
+            await client.reseed()
         if health.hostname != ctx.request.hostname:
             raise AtelierError(
                 f"guest hostname is {health.hostname!r}, expected {ctx.request.hostname!r}",
                 code="guest_setup_failed",
             )
         ctx.warnings.extend(health.boot_errors)
+
+
+def keep_console(handle: VmHandle, logs_dir: Path) -> Path | None:
+    """Copy a VM's console log out of its run directory before the VM is removed."""
+    try:
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        target = logs_dir / "console.log"
+        shutil.copyfile(handle.console_log, target)
+        return target
+    except OSError:
+        return None
 
 
 async def _booted(client: AgentClient, timeout: float) -> Health:

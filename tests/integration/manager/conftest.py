@@ -24,6 +24,7 @@ from atelier.config import AtelierConfig, LimitsConfig, SandboxDefaults, ServerC
 from atelier.core.host_admin import local_auth
 from atelier.runtime.host import proc
 from atelier.runtime.network.config import NetworkConfig
+from atelier.runtime.ssh.config import SshConfig
 from atelier.runtime.storage.config import StorageConfig
 from atelier.runtime.vmm.config import VmmConfig
 from tests.hostkit import free_port, xfs_pool
@@ -45,6 +46,7 @@ def manager_config(tmp: Path, pool: Path, port: int, **limits: int) -> AtelierCo
         vmm=VmmConfig(driver="qemu", boot_timeout_s=240),
         sandbox=SandboxDefaults(disk_gb=4),
         limits=LimitsConfig(**limits) if limits else LimitsConfig(),
+        ssh=SshConfig(listen_host="127.0.0.1", port=free_port()),
     )
 
 

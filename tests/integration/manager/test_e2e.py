@@ -77,6 +77,8 @@ async def test_sandbox_lifecycle_over_http(tmp_path: Path, pool: Path, artifacts
 
             stopped = json_of(await client.post(f"/api/sandboxes/{sandbox_id}/stop"))
             assert stopped["status"] == "stopped"
+            last_boot = json_of(await client.get(f"/api/sandboxes/{sandbox_id}/logs"))
+            assert last_boot["lines"], "the last boot's console is gone after stop"
             assert vms_named(f"atl-sbx-{sandbox_id}") == []
             again = await client.post(f"/api/sandboxes/{sandbox_id}/stop")
             assert again.status_code == 409 and again.json()["error"] == "illegal_transition"

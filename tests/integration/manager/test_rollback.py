@@ -61,3 +61,6 @@ async def test_failure_after_each_step_rolls_back(manager: Manager, pool: Path, 
     assert manager.runtime is not None and manager.runtime.network is not None
     assert view.id not in {a.sandbox_id for a in await manager.runtime.network.allocations()}
     assert not any(p.name.startswith("atl-sbx-") for p in pool.iterdir())
+    if STEPS.index(step) >= STEPS.index("agent"):
+        # The failed boot's console stays readable after the VM is gone.
+        assert await manager.sandboxes.console_log(principal, view.id), "console log lost"
