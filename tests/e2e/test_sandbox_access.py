@@ -127,7 +127,7 @@ async def test_https_and_ssh_to_a_real_sandbox(tmp_path: Path, artifacts_dir: Pa
                 content=ECHO_SERVER,
             )
             json_of(await api_a.post(f"/api/sandboxes/{sandbox_id}/exec", json={
-                "argv": ["sh", "-c", "nohup python3 /root/echo.py >/dev/null 2>&1 &"]}))  # fmt: skip
+                "argv": ["sh", "-c", "python3 /root/echo.py >/dev/null 2>&1 &"], "keepBackground": True}))  # fmt: skip
 
             # --- HTTPS through Caddy -----------------------------------------------------
             root = settings.storage_dir / "pki" / "authorities" / "local" / "root.crt"

@@ -39,6 +39,7 @@ async def exec_command(
         "env": body.env,
         "user": body.user,
         "timeout": body.timeout_s,
+        "keep_background": body.keep_background,
     }
     stdin = body.stdin.encode() if body.stdin is not None else None
     if not body.stream:

@@ -55,6 +55,9 @@ class ExecRequest(Camel):
     timeout_s: float | None = Field(None, gt=0, le=86400)
     stdin: str | None = Field(None, description="text written to stdin, then closed")
     stream: bool = Field(False, description="stream output as NDJSON lines")
+    keep_background: bool = Field(
+        False, description="let processes the command starts in the background outlive it"
+    )
 
     @model_validator(mode="after")
     def _one_program(self) -> ExecRequest:

@@ -121,6 +121,9 @@ class QemuVmm:
                 raise VmmError(f"QEMU did not finish starting {spec.name} within 60 s") from None
             if process.returncode != 0:
                 message = (stderr or stdout).decode("utf-8", "replace").strip()
+                if not message and files.qemu_log.exists():
+                    # After daemonizing, QEMU reports to its -D log instead of stderr.
+                    message = files.qemu_log.read_text(errors="replace").strip()[-2000:]
                 raise VmmError(
                     f"QEMU failed to start {spec.name}: {message or f'exit {process.returncode}'}",
                     hint=f"full argv in the debug log; console: {files.console}",
@@ -231,7 +234,7 @@ class QemuVmm:
         """Rebuild the handle of a VM started earlier, if its process still runs."""
         files = RunFiles(self.run_dir(name))
         try:
-            handle = _handle_from_json(json.loads(files.state.read_text()))
+            handle = handle_from_json(json.loads(files.state.read_text()))
         except (FileNotFoundError, ValueError, KeyError):
             return None
         return handle if self._is_ours(handle) else None
@@ -299,7 +302,7 @@ def _handle_to_json(handle: VmHandle) -> dict[str, Any]:
     return data
 
 
-def _handle_from_json(data: dict[str, Any]) -> VmHandle:
+def handle_from_json(data: dict[str, Any]) -> VmHandle:
     return VmHandle(
         name=data["name"],
         driver=data["driver"],
