@@ -148,6 +148,8 @@ class Manager:
         self.add_probe("storage", self._storage_check)
         self.add_probe("network", self._network_check)
         await reconcile(self._sandboxes)
+        sandboxes, interval = self._sandboxes, self.config.storage.watch_interval_s
+        self.background.spawn("pool-watch", lambda: sandboxes.watch_pool(interval))
         if self.config.limits.idle_stop_minutes is not None:
             self.background.spawn("idle-stop", self._sandboxes.watch_idle)
         for hook in self._on_start:

@@ -49,9 +49,12 @@ from atelier.errors import (
 from atelier.runtime.agent.client import AgentClient
 from atelier.runtime.agent.endpoint import AgentEndpoint
 from atelier.runtime.host import names, proc
-from atelier.runtime.vmm.base import VmHandle
+from atelier.runtime.storage import PoolEvent, PoolWatcher
+from atelier.runtime.vmm.base import VmHandle, VmState
 
 log = logging.getLogger(__name__)
+
+POOL_FULL = "storage"  # error_step of a sandbox its VMM paused because the pool was full
 
 
 @dataclass(frozen=True)
@@ -677,6 +680,65 @@ class SandboxService:
         """Every running sandbox (for route and gateway reconciliation)."""
         async with self.db.session() as session:
             return await repo.with_status(session, [Status.RUNNING.value])
+
+    # a full storage pool -------------------------------------------------------------
+
+    async def watch_pool(self, interval: float) -> None:
+        """Follow the pool's level; while it is low or full, find guests paused on ENOSPC.
+
+        A sandbox volume's VMM pauses the guest when a write hits a full pool (QEMU
+        `werror=enospc`) rather than failing it inside the guest filesystem. Such
+        sandboxes are shown as `paused` with the reason, and resumed once there is room.
+        """
+        watcher = PoolWatcher(self.runtime.storage, self._pool_event, interval=interval)
+        while True:
+            await watcher.check()
+            if watcher.level != "ok":
+                await self._sweep_paused_by_pool()
+            await asyncio.sleep(interval)
+
+    async def _pool_event(self, event: PoolEvent) -> None:
+        # Empty audience: the pool is the host's business, so only admins see this.
+        self.bus.publish(
+            "storage.pool",
+            {"level": event.level, "previous": event.previous, "message": event.message,
+             "free": event.usage.free, "total": event.usage.total},
+            audience=set(),
+        )  # fmt: skip
+        if event.level == "ok":
+            await self._resume_paused_by_pool()
+
+    async def _sweep_paused_by_pool(self) -> None:
+        for row in await self.running_rows():
+            if not row.vm:
+                continue
+            if await self.runtime.vmm.status(handle_from_json(row.vm)) == VmState.PAUSED:
+                log.warning("sandbox %s was paused by its VMM: the storage pool is full", row.id)
+                async with self.db.session() as session:
+                    current = await repo.get(session, row.id)
+                    if current is None or current.status != Status.RUNNING:
+                        continue
+                    current.status = Status.PAUSED.value
+                    current.error_step = POOL_FULL
+                    current.error_message = (
+                        "paused: the storage pool is full; it resumes once space is freed"
+                    )
+                self._publish(current, "sandbox.status")
+
+    async def _resume_paused_by_pool(self) -> None:
+        async with self.db.session() as session:
+            rows = await repo.with_status(session, [Status.PAUSED.value])
+        for row in rows:
+            if row.error_step != POOL_FULL or not row.vm:
+                continue
+            await self.runtime.vmm.resume(handle_from_json(row.vm))
+            async with self.db.session() as session:
+                current = await repo.get(session, row.id)
+                if current is not None and current.status == Status.PAUSED:
+                    current.status = Status.RUNNING.value
+                    current.error_step = current.error_message = None
+            if current is not None:
+                self._publish(current, "sandbox.status")
 
     # idle auto-stop ------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from atelier.db.models import Sandbox
 from atelier.db.types import utcnow
 from atelier.errors import LimitExceeded
 from atelier.runtime.vmm.base import BootSpec, VmHandle
+from tests.fakes.storage import FakeStorage
 from tests.fakes.vmm import FakeVmm
 from tests.managerkit import fake_runtime, paths
 
@@ -114,4 +115,51 @@ async def test_idle_sandboxes_are_stopped(tmp_path: Path) -> None:
         assert (await manager.sandboxes.get(owner, "busybusy")).status == "running"
         assert "atl-sbx-idleidle" not in vmm.running and "atl-sbx-busybusy" in vmm.running
     finally:
+        await manager.stop()
+
+
+async def test_a_full_pool_pauses_shows_and_resumes_sandboxes(tmp_path: Path) -> None:
+    config = AtelierConfig(paths=paths(tmp_path))
+    runtime = fake_runtime(config)
+    manager = Manager(config, runtime=runtime)
+    await manager.start()
+    events = manager.bus.subscribe()
+    try:
+        owner = await principal(manager, "alice")
+        vmm, storage = runtime.vmm, runtime.storage
+        assert isinstance(vmm, FakeVmm) and isinstance(storage, FakeStorage)
+        handle = await vmm.boot(BootSpec("atl-sbx-fullpool", Path("/k"), None, (), 1, 512, ()))
+        async with manager.db.session() as session:
+            session.add(
+                Sandbox(
+                    id="fullpool", owner_id=owner.user_id, image="minimal", vcpus=1,
+                    memory_mb=512, disk_gb=4, status="running", members=[],
+                    vm=handle_to_json(handle),
+                )
+            )  # fmt: skip
+        service = manager.sandboxes
+        watch = asyncio.create_task(service.watch_pool(0.01))
+        storage.free = 1024  # the pool is full, and QEMU paused the writer (werror=enospc)
+        vmm.paused.add(handle.name)
+        for _ in range(200):
+            if (await service.get(owner, "fullpool")).status == "paused":
+                break
+            await asyncio.sleep(0.01)
+        paused = await service.get(owner, "fullpool")
+        assert paused.status == "paused"
+        assert paused.error is not None and "storage pool is full" in paused.error["message"]
+        storage.free = storage.total  # space was freed
+        for _ in range(200):
+            if (await service.get(owner, "fullpool")).status == "running":
+                break
+            await asyncio.sleep(0.01)
+        assert (await service.get(owner, "fullpool")).status == "running"
+        assert handle.name not in vmm.paused
+        watch.cancel()
+        kinds = []
+        while not events._queue.empty():
+            kinds.append((await events.get()).type)
+        assert "storage.pool" in kinds
+    finally:
+        events.close()
         await manager.stop()

@@ -81,7 +81,8 @@ def summary(rows: Sequence[Prebuild]) -> WorkspacePrebuild:
         status = "stale" if ready.stale_reason else "ready"
         message = ready.stale_reason or ""
     if active is None and latest is not None and latest.status == "failed" and ready is not None:
-        message = f"{latest.error or 'failed'}; spawns use the prebuild of {ready.finished_at:%Y-%m-%d %H:%M}"
+        when = f" of {ready.finished_at:%Y-%m-%d %H:%M}" if ready.finished_at else ""
+        message = f"{latest.error or 'failed'}; spawns use the last good prebuild{when}"
     return WorkspacePrebuild(
         status=status,
         ready_id=ready.id if ready else None,
