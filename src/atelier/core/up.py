@@ -17,7 +17,7 @@ from pathlib import Path
 from atelier.config import AtelierConfig, client_config_path
 from atelier.core.host_admin import local_auth
 from atelier.core.images import ImageService
-from atelier.core.storage import StorageService
+from atelier.core.storage import SYSTEMD_UNIT_DIR, StorageService
 from atelier.runtime.images.catalog import list_images
 from atelier.runtime.images.kernel import resolve_kernel
 
@@ -35,8 +35,14 @@ class UpReport:
     notes: list[str] = field(default_factory=list)
 
 
-async def prepare(config: AtelierConfig, say: Callable[[str], None]) -> UpReport:
-    """Prepare kernel, image, storage and the first admin; returns what was done."""
+async def prepare(
+    config: AtelierConfig, say: Callable[[str], None], *, unit_dir: Path | None = SYSTEMD_UNIT_DIR
+) -> UpReport:
+    """Prepare kernel, image, storage and the first admin; returns what was done.
+
+    `unit_dir` receives the systemd unit that remounts a loop-mounted pool at boot
+    (None: no unit, for staging and tests).
+    """
     report = UpReport()
     say("guest kernel")
     kernel = await resolve_kernel(config)
@@ -54,7 +60,7 @@ async def prepare(config: AtelierConfig, say: Callable[[str], None]) -> UpReport
     say("storage pool")
     storage = StorageService(config)
     if os.geteuid() == 0 and config.storage.driver == "auto":
-        result = await storage.setup()
+        result = await storage.setup(unit_dir=unit_dir)
         if result.actions:
             report.notes.append("storage: " + "; ".join(result.actions))
     selection = await storage.select()
