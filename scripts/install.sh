@@ -27,6 +27,11 @@ mapfile -t packages < <(grep -v '^\s*#' "$here/scripts/apt-packages.txt" | grep 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${packages[@]}"
+# Node.js and npm fetch packages from the npm registry (images, tests). Use the host's
+# when it has them (e.g. a NodeSource build, which conflicts with Debian's npm package).
+if ! command -v npm >/dev/null 2>&1; then
+  apt-get install -y -q --no-install-recommends nodejs npm
+fi
 # Debian enables these units on install; Atelier starts its own instances.
 for unit in caddy.service; do
   systemctl disable --now "$unit" >/dev/null 2>&1 || true
@@ -41,7 +46,7 @@ fi
 cd "$here"
 UV_PROJECT_ENVIRONMENT="$here/.venv" "$tools/bin/uv" sync --frozen --python python3 --quiet
 ln -sf "$here/.venv/bin/atelier" /usr/local/bin/atelier
-echo "atelier $("$here/.venv/bin/atelier" --version)"
+"$here/.venv/bin/atelier" --version
 
 if [ "$deps_only" -eq 1 ]; then
   exit 0
