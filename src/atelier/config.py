@@ -19,13 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from atelier.errors import ConfigError
+from atelier.runtime.host.setup_config import SetupConfig
 from atelier.runtime.images.config import ImagesConfig
 from atelier.runtime.network.config import NetworkConfig
+from atelier.runtime.opencode.config import OpencodeConfig
 from atelier.runtime.proxy.config import ProxyConfig
+from atelier.runtime.registry.config import RegistryConfig
 from atelier.runtime.ssh.config import SshConfig
 from atelier.runtime.storage.config import StorageConfig
 from atelier.runtime.vmm.config import VmmConfig
-from atelier.web.config import WebConfig
+from atelier.web_config import WebConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/atelier/sandbox.config.json")
 ENV_PREFIX = "ATELIER_"
@@ -156,6 +159,9 @@ class AtelierConfig(BaseSettings):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     ssh: SshConfig = Field(default_factory=SshConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    opencode: OpencodeConfig = Field(default_factory=OpencodeConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    setup: SetupConfig = Field(default_factory=SetupConfig)
 
     @classmethod
     def settings_customise_sources(

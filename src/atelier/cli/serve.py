@@ -15,6 +15,8 @@ from atelier.cli.client import connect
 from atelier.config import AtelierConfig, load_config
 from atelier.core.assembly import build_manager
 from atelier.core.up import prepare
+from atelier.web.dashboard import install_dashboard
+from atelier.web.wiring import dashboard_sources
 
 manager_app = typer.Typer(help="The manager service.", no_args_is_help=True)
 
@@ -29,6 +31,8 @@ def register(root: typer.Typer) -> None:
 def _serve(config: AtelierConfig, host: str | None, port: int | None) -> None:
     logging.getLogger().setLevel(logging.INFO)
     manager = build_manager(config)
+    if config.web.enabled:
+        install_dashboard(manager, sources=dashboard_sources(manager))
     app = create_app(manager)
     server = uvicorn.Server(
         uvicorn.Config(

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
+from starlette.responses import RedirectResponse
 
 from atelier.core.auth import Principal
 from atelier.core.manager import Manager
@@ -81,6 +82,14 @@ class Dashboard:
         app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC), name="dashboard-static")
         for router in ROUTERS:
             app.include_router(router)
+        login_path = self.manager.config.proxy.login_path
+        if login_path != "/login":
+            # The proxy's sign-in handshake sends browsers to proxy.login_path.
+            async def login_alias(request: Request) -> RedirectResponse:
+                query = f"?{request.url.query}" if request.url.query else ""
+                return RedirectResponse(f"/login{query}", status_code=303)
+
+            app.add_api_route(login_path, login_alias, include_in_schema=False)
 
     async def start(self) -> None:
         """Start delivering notifications."""

@@ -6,8 +6,10 @@ to the subscriptions of the event's audience (every subscriber when the audience
 None). The event shape it expects from the tasks service:
 
     attention.created  data = {"id": str, "kind": "permission" | "question",
-                               "sandbox_id": str, "title": str, "detail"?: str,
-                               "task_id"?: str, "task_title"?: str}
+                               "sandboxId": str, "title": str, "detail"?: str,
+                               "taskId"?: str, "taskTitle"?: str, ...}
+
+(`atelier.core.attention.AttentionItem.to_json()`; snake_case keys are accepted too.)
 
 A push service answering 404 or 410 means the subscription is gone: it is deleted.
 """
@@ -69,6 +71,10 @@ def _hash(endpoint: str) -> str:
     return hashlib.sha256(endpoint.encode()).hexdigest()
 
 
+def _field(data: dict[str, Any], camel: str, snake: str) -> Any:
+    return data.get(camel) if data.get(camel) is not None else data.get(snake)
+
+
 def attention_message(event: Event) -> dict[str, Any] | None:
     """The notification for a bus event (None when the event is not notified)."""
     if event.type != "attention.created":
@@ -76,13 +82,13 @@ def attention_message(event: Event) -> dict[str, Any] | None:
     data = event.data
     kind = "Question" if data.get("kind") == "question" else "Permission needed"
     title = f"{kind}: {data.get('title') or 'an agent is waiting'}"
-    body_parts = [str(data[k]) for k in ("task_title", "detail") if data.get(k)]
-    body_parts.append(f"sandbox {data.get('sandbox_id', '?')}")
-    url = f"/tasks/{data['task_id']}" if data.get("task_id") else "/#attention"
+    task_id = _field(data, "taskId", "task_id")
+    parts = [str(v) for v in (_field(data, "taskTitle", "task_title"), data.get("detail")) if v]
+    parts.append(f"sandbox {_field(data, 'sandboxId', 'sandbox_id') or '?'}")
     return {
         "title": title[:120],
-        "body": " · ".join(body_parts)[:400],
-        "url": url,
+        "body": " · ".join(parts)[:400],
+        "url": f"/tasks/{task_id}" if task_id else "/#attention",
         "tag": f"attention-{data.get('id', '')}"[:64],
     }
 

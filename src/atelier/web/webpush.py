@@ -90,15 +90,24 @@ class VapidKeys:
         )
 
 
-def encrypt(payload: bytes, p256dh: str, auth: str) -> bytes:
-    """An RFC 8291 `aes128gcm` body for a subscription's keys."""
+def encrypt(
+    payload: bytes,
+    p256dh: str,
+    auth: str,
+    *,
+    salt: bytes | None = None,
+    ephemeral: ec.EllipticCurvePrivateKey | None = None,
+) -> bytes:
+    """An RFC 8291 `aes128gcm` body for a subscription's keys.
+
+    `salt` and `ephemeral` are fresh random values unless given (test vectors only).
+    """
     if len(payload) > MAX_PAYLOAD:
         raise ValidationError(f"push payload is {len(payload)} bytes; at most {MAX_PAYLOAD}")
-    ephemeral = ec.generate_private_key(ec.SECP256R1())
     body: bytes = http_ece.encrypt(
         payload,
-        salt=os.urandom(16),
-        private_key=ephemeral,
+        salt=salt or os.urandom(16),
+        private_key=ephemeral or ec.generate_private_key(ec.SECP256R1()),
         dh=unb64url(p256dh),
         auth_secret=unb64url(auth),
         version="aes128gcm",

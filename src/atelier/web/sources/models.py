@@ -64,18 +64,10 @@ class AttentionAnswer:
 
 # -- tasks and templates ---------------------------------------------------------------
 
-TASK_STATUSES = (
-    "draft",
-    "queued",
-    "spawning",
-    "active",
-    "needs_attention",
-    "idle",
-    "failed",
-    "done",
-    "cancelled",
-)
-TaskAction = Literal["start", "complete", "cancel", "reset", "delete"]
+# The task state machine of `atelier.core.tasks.states` (review: the agent is idle and
+# waits for a human look).
+TASK_STATUSES = ("draft", "queued", "starting", "running", "review", "failed", "done", "cancelled")
+TaskAction = Literal["start", "done", "cancel", "reset", "delete"]
 
 
 @dataclass(frozen=True)

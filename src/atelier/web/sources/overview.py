@@ -28,7 +28,7 @@ from atelier.web.sources.sandboxes import GitView, SandboxBoard, SandboxCard
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 S = TypeVar("S")
-ACTIVE_TASK = frozenset({"queued", "spawning", "active", "needs_attention", "idle"})
+ACTIVE_TASK = frozenset({"queued", "starting", "running", "review"})
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,8 @@ class Mission:
 
 COLUMNS = (
     ("draft", "Draft", frozenset({"draft"})),
-    ("active", "Active", ACTIVE_TASK),
+    ("active", "Active", frozenset({"queued", "starting", "running"})),
+    ("review", "Review", frozenset({"review"})),
     ("failed", "Failed", frozenset({"failed"})),
     ("done", "Done", frozenset({"done", "cancelled"})),
 )

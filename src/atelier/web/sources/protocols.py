@@ -64,7 +64,7 @@ class TaskSource(Protocol):
         ...
 
     async def act(self, principal: Principal, task_id: str, action: TaskAction) -> None:
-        """Start, complete, cancel, reset to draft or delete a task (Conflict when illegal)."""
+        """Start, finish (done), cancel, reset to draft or delete (Conflict when illegal)."""
         ...
 
     async def add_review(self, principal: Principal, task_id: str, template_id: str) -> None:

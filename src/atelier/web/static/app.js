@@ -32,6 +32,11 @@
     }
   });
   window.addEventListener("offline", function () { var b = banner(); if (b) { b.hidden = false; } });
+  window.addEventListener("online", function () {
+    // The stream may have survived a short outage; if it broke, htmx:sseOpen hides the banner.
+    var b = banner();
+    if (b && !lost) { b.hidden = true; }
+  });
 
   // -- theme -------------------------------------------------------------------------
   var current = function () {

@@ -17,7 +17,7 @@ routes = router()
 View = Literal["list", "board"]
 DONE_WORDS = {
     "start": "Started",
-    "complete": "Marked done",
+    "done": "Marked done",
     "cancel": "Cancelled",
     "reset": "Back to draft",
     "delete": "Deleted",
@@ -111,7 +111,7 @@ async def detail_fragment(
 async def act(
     request: Request, task_id: str, action: TaskAction, viewer: ViewerDep, dashboard: DashboardDep
 ) -> Response:
-    """Start, complete, cancel, reset or delete."""
+    """Start, done, cancel, reset or delete."""
     await _source(dashboard).act(viewer, task_id, action)
     back = "/tasks" if action == "delete" else f"/tasks/{task_id}"
     return done(request, viewer, f"{DONE_WORDS[action]}: {task_id}", back=back)

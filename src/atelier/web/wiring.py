@@ -1,0 +1,15 @@
+"""The dashboard's data sources for a full manager: adapters over the core services.
+
+A source stays None (its page says "not available on this manager yet") when the
+subsystem behind it is not part of this manager.
+"""
+
+from __future__ import annotations
+
+from atelier.core.manager import Manager
+from atelier.web.sources import Sources
+
+
+def dashboard_sources(manager: Manager) -> Sources:
+    """Sources for every subsystem `manager` runs."""
+    return Sources()
