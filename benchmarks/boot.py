@@ -1,6 +1,7 @@
 """Boot the minimal image N times and print per-phase medians.
 
     sudo .venv/bin/python benchmarks/boot.py [-n 5] [--image minimal] [--vmm qemu|firecracker]
+                                             [--machine q35|microvm]
 
 Phases: VMM start (host), kernel to init and init to agent (guest uptime, from the init's
 console line), and boot-to-agent (host: VMM spawn until the agent answers `health`).
@@ -56,10 +57,12 @@ async def main() -> int:
     parser.add_argument("-n", type=int, default=5, help="boots (default 5)")
     parser.add_argument("--image", default="minimal")
     parser.add_argument("--vmm", choices=["qemu", "firecracker"], default="qemu")
+    parser.add_argument("--machine", choices=["auto", "q35", "microvm"], default="auto",
+                        help="QEMU machine type (auto: q35)")  # fmt: skip
     args = parser.parse_args()
 
     config = load_config()
-    vmm_config = config.vmm.model_copy(update={"driver": args.vmm})
+    vmm_config = config.vmm.model_copy(update={"driver": args.vmm, "qemu_machine": args.machine})
     if args.vmm == "firecracker":
         ready = firecracker_ready(vmm_config, detect.usable_kvm())
         if not ready.ok:

@@ -16,10 +16,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from atelier.config import AtelierConfig, load_config
 from atelier.core.assets import BootAssets, BootFiles
 from atelier.runtime.agent.client import AgentClient
 from atelier.runtime.host import names, proc
+from atelier.runtime.images.bootbundle import build_boot_bundle
+from atelier.runtime.images.kernel import find_kernel
 from atelier.runtime.vmm.base import BootSpec, Disk, Nic, VmHandle
 from atelier.runtime.vmm.qemu import QemuVmm
 
@@ -41,15 +45,24 @@ def host_config() -> AtelierConfig:
     return load_config()
 
 
-_files: BootFiles | None = None
+_files: dict[str, BootFiles] = {}
 
 
-async def boot_files(config: AtelierConfig) -> BootFiles:
-    """Kernel + boot bundle, resolved once per test session."""
-    global _files
-    if _files is None:
-        _files = await BootAssets(config).boot_files()
-    return _files
+async def boot_files(config: AtelierConfig, flavour: str | None = None) -> BootFiles:
+    """Kernel + boot bundle (the configured kernel, or one `flavour`), once per session."""
+    key = flavour or "configured"
+    if key not in _files:
+        if flavour is None:
+            _files[key] = await BootAssets(config).boot_files()
+        else:
+            kernel = find_kernel(config, flavour)  # type: ignore[arg-type]  # "custom" | "cloud"
+            if kernel is None:
+                pytest.skip(
+                    f"no {flavour} kernel installed (atelier images kernel build --flavour {flavour})"
+                )
+            bundle = await asyncio.to_thread(build_boot_bundle, kernel, config)
+            _files[key] = BootFiles(kernel, bundle)
+    return _files[key]
 
 
 @contextlib.asynccontextmanager
@@ -64,12 +77,13 @@ async def booted_vm(
     artifacts: Path | None = None,
     kind: names.VmKind = "tst",
     netns: str | None = None,
+    kernel: str | None = None,
 ) -> AsyncIterator[BootedVm]:
     """Boot a VM and yield it with a ready agent; tear everything down on exit.
 
     With `netns`, QEMU runs inside that network namespace (where the VM's TAP lives).
     """
-    files = await boot_files(config)
+    files = await boot_files(config, kernel)
     vmm = QemuVmm(config.vmm, config.paths.run_dir, netns=netns)
     name = names.vm_name(kind, names.new_id())
     token = secrets.token_urlsafe(24)

@@ -50,8 +50,13 @@ async def test_failure_midway_still_cleans_up(artifacts_dir: Path) -> None:
     assert new_temp_files(before) == set()
 
 
-async def test_guest_kernel_supports_namespaces_and_nftables(artifacts_dir: Path) -> None:
-    async with booted_vm(host_config(), artifacts=artifacts_dir) as vm:
+@pytest.mark.parametrize("kernel", ["custom", "cloud"])
+async def test_guest_kernel_supports_namespaces_and_nftables(
+    kernel: str, artifacts_dir: Path
+) -> None:
+    async with booted_vm(host_config(), artifacts=artifacts_dir, kernel=kernel) as vm:
+        release = await vm.client.exec(["uname", "-r"])
+        assert ("atelier" in release.text) == (kernel == "custom"), release.text
         unshare = await vm.client.exec(["unshare", "-n", "true"])
         assert unshare.exit_code == 0, unshare.stderr
         nft = await vm.client.exec(["nft", "list", "ruleset"])
