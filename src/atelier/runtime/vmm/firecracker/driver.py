@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from atelier.runtime.agent.endpoint import AgentEndpoint
+from atelier.runtime.host import proc
 from atelier.runtime.vmm.base import BootSpec, VmHandle, VmState
 from atelier.runtime.vmm.config import VmmConfig
 from atelier.runtime.vmm.errors import VmmError, VmNotRunning
@@ -119,7 +120,7 @@ class FirecrackerVmm:
                 if await self.status(handle) is VmState.PAUSED:
                     await self.resume(handle)
                 await self._call(handle, api.send_ctrl_alt_del())
-            if not await process.wait_for_exit(handle.pid, timeout):
+            if not await proc.wait_for_exit(handle.pid, timeout):
                 log.warning(
                     "VM %s did not power off within %.0f s; killing it", handle.name, timeout
                 )
@@ -345,7 +346,7 @@ class FirecrackerVmm:
         if pid is not None and process.is_ours(pid, layout.name):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            await process.wait_for_exit(pid, 10)
+            await proc.wait_for_exit(pid, 10)
         self._remove_files(layout)
 
     def _remove_files(self, layout: VmLayout) -> None:

@@ -216,27 +216,3 @@ def is_ours(pid: int, name: str) -> bool:
     """True when `pid` lives and is Firecracker for VM `name` (a recycled pid is not)."""
     argv = proc.process_cmdline(pid)
     return proc.pid_alive(pid) and any(name in part for part in argv)
-
-
-async def wait_for_exit(pid: int, timeout: float) -> bool:
-    """Wait until a process (not necessarily our child) exits; False on timeout."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-
-    def _exited() -> None:
-        if not done.done():
-            done.set_result(None)
-
-    loop.add_reader(fd, _exited)
-    try:
-        await asyncio.wait_for(done, timeout)
-        return True
-    except TimeoutError:
-        return not proc.pid_alive(pid)
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
