@@ -169,7 +169,7 @@ def evict_npm(storage: Path, max_age_s: float, *, now: float | None = None) -> E
     result = evict(storage, max_age_s, now=now, match=lambda p: p.name.endswith(".tgz"))
     cutoff = (time.time() if now is None else now) - max_age_s
     removed, freed = result.files, result.bytes
-    for meta in storage.rglob("package.json"):
+    for meta in list(storage.rglob("package.json")):
         package = meta.parent
         try:
             if any(package.glob("*.tgz")) or last_used(meta.stat()) >= cutoff:

@@ -1,8 +1,8 @@
 """Errors of the package caches.
 
-    HostError
-    └── RegistryError               a cache could not be installed, configured or started
-        └── RegistryNotInstalled    the cache's programs are missing (run `atelier init`)
+HostError
+└── RegistryError               a cache could not be installed, configured or started
+    └── RegistryNotInstalled    the cache's programs are missing (run `atelier init`)
 """
 
 from __future__ import annotations

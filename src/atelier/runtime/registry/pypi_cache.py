@@ -57,7 +57,7 @@ def install_argv(settings: RegistrySettings) -> list[str]:
     """pip install of the pinned packages from the uplink index."""
     return [
         str(python(settings)), "-m", "pip", "install",
-        "--no-input", "--disable-pip-version-check", "--quiet",
+        "--no-input", "--disable-pip-version-check", "--quiet", "--no-cache-dir",
         "--index-url", settings.pypi_uplink,
         *(f"{name}=={version}" for name, version in PINS.items()),
     ]  # fmt: skip

@@ -115,9 +115,7 @@ def config(settings: RegistrySettings) -> dict[str, Any]:
             }
         },
         "packages": {"@*/*": dict(access), "**": dict(access)},
-        "auth": {
-            "htpasswd": {"file": str(install_dir(settings) / "htpasswd"), "max_users": -1}
-        },
+        "auth": {"htpasswd": {"file": str(install_dir(settings) / "htpasswd"), "max_users": -1}},
         "middlewares": {"audit": {"enabled": False}},
         "web": {"enable": False},
         "log": {"type": "stdout", "format": "json", "level": "http"},
@@ -159,7 +157,7 @@ def count(line: str, counters: Counters) -> None:
 
     An incoming request (`sub: in` with `req`) counts as a file (`.tgz`) or index request;
     an uplink request (`making request`, with `uri`) as a fetch. Served from the cache =
-    requests − fetches.
+    requests - fetches.
     """
     if not line.startswith("{"):
         return
