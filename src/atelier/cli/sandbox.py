@@ -10,6 +10,7 @@ import typer
 from rich.console import Group
 from rich.text import Text
 
+from atelier.cli import dev as dev_commands
 from atelier.cli import output
 from atelier.cli.client import connect
 from atelier.cli.terminal import attach_terminal
@@ -133,6 +134,18 @@ def restart(sandbox_id: IdArg, json_output: output.JsonFlag = False) -> None:
     _action(sandbox_id, "restart", json_output)
 
 
+@app.command("pause")
+def pause(sandbox_id: IdArg, json_output: output.JsonFlag = False) -> None:
+    """Save a running sandbox's memory to disk and free its VM."""
+    _action(sandbox_id, "pause", json_output)
+
+
+@app.command("resume")
+def resume(sandbox_id: IdArg, json_output: output.JsonFlag = False) -> None:
+    """Resume a paused sandbox where it was."""
+    _action(sandbox_id, "resume", json_output)
+
+
 @app.command("rm")
 def remove(
     sandbox_id: IdArg,
@@ -226,6 +239,8 @@ def shell(
     code = attach_terminal(sandbox_id, session)
     raise typer.Exit(code)
 
+
+app.add_typer(dev_commands.app, name="dev")
 
 members = typer.Typer(help="Who besides the owner may use a sandbox.", no_args_is_help=True)
 app.add_typer(members, name="members")

@@ -21,7 +21,13 @@ from pathlib import Path
 from atelier.core.auth import Principal
 from atelier.core.lifecycle import Status
 from atelier.core.restore import Restore, capture, supports_memory_snapshots
-from atelier.core.sandboxes import SandboxService, SandboxView, _Live, handle_from_json
+from atelier.core.sandboxes import (
+    POOL_FULL,
+    SandboxService,
+    SandboxView,
+    _Live,
+    handle_from_json,
+)
 from atelier.db.models import Sandbox, SandboxSuspend
 from atelier.db.repos import prebuilds as pre_repo
 from atelier.db.repos import sandboxes as repo
@@ -118,6 +124,11 @@ async def resume_sandbox(
                 f"cannot resume sandbox {sandbox_id}: it is {row.status}",
                 hint="resume is allowed when the sandbox is paused",
                 code="illegal_transition",
+            )
+        if row.error_step == POOL_FULL:
+            raise Conflict(
+                f"sandbox {sandbox_id} was paused by its VMM because the storage pool is full",
+                hint="it resumes by itself once space is freed (destroy sandboxes or prebuilds)",
             )
         if saved is None or not Path(saved.state_file).is_file():
             raise Conflict(

@@ -76,6 +76,7 @@ class PrebuildService:
         self._logs: dict[str, BuildLog] = {}
         self._steps: dict[str, list[StepStatus]] = {}
         self._done: dict[str, asyncio.Event] = {}
+        self._upkeep: set[asyncio.Task[None]] = set()
         self.check_interval_s = CHECK_INTERVAL_S
         self.data_dir = config.paths.data_dir / "prebuilds"
         self.snapshot_dir = config.paths.data_dir / "snapshots"
@@ -226,6 +227,22 @@ class PrebuildService:
             row.vmm = runtime.vmm.name
             row.network = runtime.network.name if runtime.network else None
         await self._finish(prebuild_id, "ready")
+        self._retire_later()
+
+    def _retire_later(self) -> None:
+        """Remove what the superseded prebuild left once spawns cloning it are done."""
+        from atelier.core.prebuilds.upkeep import retire
+
+        async def later() -> None:
+            await asyncio.sleep(RETIRE_AFTER_S + 1)
+            try:
+                await retire(self, RETIRE_AFTER_S)
+            except AtelierError as exc:
+                log.warning("removing superseded prebuilds failed: %s", exc.message)
+
+        task = asyncio.create_task(later(), name="prebuild-retire")
+        self._upkeep.add(task)
+        task.add_done_callback(self._upkeep.discard)
 
     async def _finish(self, prebuild_id: str, status: str, *, error: str | None = None) -> None:
         async with self.db.session() as session:
@@ -367,9 +384,9 @@ class PrebuildService:
 
     async def stop(self) -> None:
         """Cancel builds (their rollback removes what they made)."""
-        for task in list(self._tasks.values()):
+        for task in [*self._tasks.values(), *self._upkeep]:
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), *self._upkeep, return_exceptions=True)
 
 
 def retire_cutoff(seconds: float) -> Any:

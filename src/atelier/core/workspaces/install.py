@@ -10,6 +10,7 @@ recovered, interrupted builds failed, strays removed, the periodic staleness che
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +24,10 @@ from atelier.core.proxy import ProxyService
 from atelier.core.workspaces.extension import WorkspaceSandboxes
 from atelier.core.workspaces.gitsources import GitSources
 from atelier.core.workspaces.service import WorkspaceService
+from atelier.errors import Unavailable
 
 log = logging.getLogger(__name__)
+_INSTALLED: weakref.WeakKeyDictionary[Manager, Workspaces] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -84,4 +87,16 @@ def install_workspaces(
     manager.on_start(start)
     manager.on_stop(prebuilds.stop)
     manager.app_extensions.append(attach)
+    _INSTALLED[manager] = subsystem
     return subsystem
+
+
+def workspaces_of(manager: Manager) -> Workspaces:
+    """The workspace subsystem installed on a manager (Unavailable when there is none)."""
+    found = _INSTALLED.get(manager)
+    if found is None:
+        raise Unavailable(
+            "workspaces are not installed on this manager",
+            hint="run the manager with `atelier serve`",
+        )
+    return found

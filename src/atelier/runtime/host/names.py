@@ -222,3 +222,23 @@ def parse_route_id(name: str) -> RouteName | None:
 def _check_id(value: str) -> None:
     if not _ID_RE.match(value):
         raise ValueError(f"{value!r} is not an Atelier id (8 characters of a-z and 2-7)")
+
+
+MemoryKind = Literal["sbx", "pre"]
+_STATE_RE = re.compile(rf"^{PREFIX}-mem-(?P<kind>sbx|pre)-(?P<id>{_ID})\.state$")
+
+
+def memory_state(kind: MemoryKind, ident: str) -> str:
+    """A memory snapshot's state file: `atl-mem-sbx-<id>.state` (a paused sandbox's memory)
+    or `atl-mem-pre-<id>.state` (a prebuild's booted guest)."""
+    _check_id(ident)
+    return f"{PREFIX}-mem-{kind}-{ident}.state"
+
+
+def parse_memory_state(name: str) -> tuple[MemoryKind, str] | None:
+    """(kind, id) for a memory state file name, or None when it is not Atelier's."""
+    match = _STATE_RE.match(name)
+    if not match:
+        return None
+    kind: MemoryKind = match["kind"]  # type: ignore[assignment]  # the regex admits only these
+    return kind, match["id"]
