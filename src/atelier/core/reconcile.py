@@ -1,8 +1,9 @@
 """Bring the host in line with the database when the manager starts.
 
 The database is the truth. For each sandbox it says is live:
-- `running`/`paused`: re-adopt the VM when its process, sockets and agent answer; else
-  free its resources and mark it `error` ("the VM was gone when the manager started");
+- `running` (and `paused` by the VMM, e.g. on a full pool): re-adopt the VM when its
+  process, sockets and agent answer; else free its resources and mark it `error` ("the VM
+  was gone when the manager started"); a sandbox paused to disk has no VM and stays paused;
 - `creating`/`starting`: the operation was interrupted by the restart: undo it and mark
   `error` (a stopped sandbox's volume is kept, so it can be started again);
 - `stopping`/`destroying`: finish the operation.
@@ -23,6 +24,7 @@ from atelier.db.repos import sandboxes as repo
 from atelier.errors import AtelierError
 from atelier.runtime.agent.client import AgentClient
 from atelier.runtime.host import names
+from atelier.runtime.vmm.base import VmState
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ async def reconcile(service: SandboxService) -> ReconcileReport:
     queued = sorted((r for r in rows if r.status == Status.QUEUED), key=lambda r: r.queued_seq or 0)
     for row in rows:
         status = Status(row.status)
+        if status == Status.PAUSED and not row.vm:
+            continue  # suspended to disk: no VM to adopt, its saved memory waits for resume
         if status in (Status.RUNNING, Status.PAUSED, Status.STOPPING):
             if await _adopt(service, row.id, row.vm, row.agent_token):
                 report.adopted.append(row.id)
@@ -104,6 +108,11 @@ async def _adopt(
     if handle.pid != expected.pid:
         return False
     secret = service.secrets.decrypt(token)
+    if await service.runtime.vmm.status(handle) == VmState.PAUSED:
+        # Frozen vCPUs cannot answer; the process and its sockets are proof enough.
+        service.agents.register(sandbox_id, handle.agent, secret)
+        service._watch(sandbox_id, handle)
+        return True
     try:
         client = await AgentClient.connect(handle.agent, secret, timeout=10)
         await client.health()
