@@ -16,6 +16,7 @@ from atelier.config import AtelierConfig, PathsConfig
 from atelier.core.assets import BootAssets
 from atelier.core.manager import Manager
 from atelier.core.runtime import Choice, Runtime
+from atelier.runtime.vmm.config import VmmConfig
 from tests.fakes.storage import FakeStorage
 from tests.fakes.vmm import FakeVmm
 
@@ -48,7 +49,8 @@ def fake_runtime(config: AtelierConfig) -> Runtime:
 @asynccontextmanager
 async def unit_manager(tmp: Path) -> AsyncIterator[Manager]:
     """A started Manager over fakes with a SQLite database in `tmp`."""
-    config = AtelierConfig(paths=paths(tmp))
+    # The fake VMM starts no agent: fail its spawns fast instead of waiting out a real boot.
+    config = AtelierConfig(paths=paths(tmp), vmm=VmmConfig(boot_timeout_s=2))
     manager = Manager(config, runtime=fake_runtime(config))
     await manager.start()
     try:

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from atelier.api.app import create_app
 from atelier.config import AtelierConfig
 from atelier.core.manager import Manager
+from atelier.runtime.vmm.config import VmmConfig
 from atelier.web.dashboard import Dashboard, install_dashboard
 from tests.managerkit import fake_runtime, paths
 
@@ -35,6 +36,8 @@ class Web:
 
 
 async def start_web(tmp: Path, **settings: Any) -> tuple[Manager, Dashboard, FastAPI]:
+    # The fake VMM starts no agent: fail its spawns fast instead of waiting out a real boot.
+    settings.setdefault("vmm", VmmConfig(boot_timeout_s=2))
     config = AtelierConfig(paths=paths(tmp), **settings)
     manager = Manager(config, runtime=fake_runtime(config))
     dashboard = install_dashboard(manager)
