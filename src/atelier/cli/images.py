@@ -11,6 +11,7 @@ from atelier.cli import output
 from atelier.cli._progress import BuildProgress
 from atelier.config import load_config
 from atelier.core.images import IMAGE_COLUMNS, KERNEL_COLUMNS, ImageRow, ImageService, KernelRow
+from atelier.errors import ValidationError
 
 GROUP = "images"
 app = typer.Typer(help="Build, list and remove guest images and kernels.", no_args_is_help=True)
@@ -95,7 +96,11 @@ def _build_args(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--arg")
+            raise ValidationError(
+                f"--arg {item!r} is not NAME=VALUE",
+                field="args",
+                hint="e.g. --arg gcloud_url=<URL>",
+            )
         args[key] = value
     return args
 

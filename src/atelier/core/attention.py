@@ -143,6 +143,11 @@ class AttentionService:
         ids = {item.id for item in found}
         for item in found:
             await self._add(item)
+        for item in list(self._items.values()):
+            if item.sandbox_id == sandbox_id and item.task_id is None:
+                task = self.task_of(sandbox_id, item.session_id)
+                if task is not None:  # the session was not known to be a task's yet
+                    self._items[item.id] = _with(item, item.audience, task)
         for item_id in [i for i, item in self._items.items() if item.sandbox_id == sandbox_id]:
             if item_id not in ids:
                 await self._resolve(item_id, None, None)
@@ -172,6 +177,8 @@ class AttentionService:
             item = _with(item, audience or frozenset(), task)
             async with self._manager.db.session() as session:
                 record = await repo.attention(session, item.id)
+                if record is not None and record.resolved_by is not None:
+                    return  # answered here; OpenCode has not dropped it from its list yet
                 fresh = record is None
                 if record is None:
                     session.add(

@@ -47,6 +47,7 @@ OPS: dict[str, str] = {
     "file.stat": "ops_files:op_stat",
     "file.mkdir": "ops_files:op_mkdir",
     "file.remove": "ops_files:op_remove",
+    "file.watch": "ops_watch:op_watch",
     "pty.open": "ops_pty:op_open",
     "pty.attach": "ops_pty:op_attach",
     "pty.close": "ops_pty:op_close",

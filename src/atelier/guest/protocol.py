@@ -23,7 +23,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-PROTOCOL_VERSION = 1
+# 2: `file.watch` (change notifications). Version 1 agents are still accepted: the host
+# speaks their dialect and falls back to reading files when `file.watch` is unknown.
+PROTOCOL_VERSION = 2
 MIN_COMPATIBLE_VERSION = 1
 
 PORT_NAME = "org.atelier.agent"  # virtio-serial port name

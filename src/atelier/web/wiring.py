@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from atelier.core.manager import Manager
 from atelier.web.sources import Sources
+from atelier.web.sources.tasks import task_sources
 
 
 def dashboard_sources(manager: Manager) -> Sources:
     """Sources for every subsystem `manager` runs."""
-    return Sources()
+    return Sources(**task_sources(manager))

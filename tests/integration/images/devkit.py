@@ -36,6 +36,9 @@ T = TypeVar("T")
 
 SERVICES = ("sshd", "code-server", "opencode", "vnc", "openbox", "chromium", "novnc")
 USER_NET = ("atelier.ip=10.0.2.15/24", "atelier.gw=10.0.2.2")
+# Under QEMU TCG (no hardware virtualisation) one emulated CPU starts code-server, OpenCode
+# and Chromium together: several minutes on a busy 2-core host. Generous, not a timing check.
+READY_S = 900.0
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="needs root (image build: mmdebstrap, chroot; QEMU run dir)"
@@ -99,7 +102,9 @@ async def all_running(vm: BootedVm, names: tuple[str, ...] = SERVICES) -> dict[s
 
 
 @asynccontextmanager
-async def booted_dev(image: str, artifacts: Path) -> AsyncIterator[DevVm]:
+async def booted_dev(
+    image: str, artifacts: Path, extra_cmdline: tuple[str, ...] = ()
+) -> AsyncIterator[DevVm]:
     """Boot `image` with 2 GiB, loopback forwards and a fresh OpenCode password."""
     code, vnc, oc = free_port(), free_port(), free_port()
     forwards = (
@@ -115,7 +120,7 @@ async def booted_dev(image: str, artifacts: Path) -> AsyncIterator[DevVm]:
         image=image,
         memory_mb=built.manifest.recommended_memory_mb,
         nics=(nic,),
-        cmdline=USER_NET,
+        cmdline=(*USER_NET, *extra_cmdline),
         artifacts=artifacts,
     ) as vm:
         password = secrets.token_urlsafe(18)

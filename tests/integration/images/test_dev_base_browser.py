@@ -15,17 +15,18 @@ from typing import Any
 
 import pytest
 
-from atelier.runtime.images.catalog import BuiltImage
 from tests.integration.images.devkit import (
+    READY_S,
+    DevVm,
     all_running,
-    booted_dev,
-    ensure_image,
+    eventually,
+    http_get,
     needs_qemu,
     needs_root,
 )
-from tests.vmkit import host_config
 
 CHROMIUM = Path("/usr/bin/chromium")
+SHOT_MS = 300_000
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -69,15 +70,11 @@ CANVAS_STATS = """
 """
 
 
-@pytest.fixture(scope="module")
-async def image() -> BuiltImage:
-    return await ensure_image(host_config(), "dev-base")
-
-
-async def test_code_server_and_novnc_in_a_browser(image: BuiltImage, artifacts_dir: Path) -> None:
+async def test_code_server_and_novnc_in_a_browser(dev_base: DevVm, artifacts_dir: Path) -> None:
     from playwright.async_api import async_playwright
 
-    async with booted_dev("dev-base", artifacts_dir) as dev, async_playwright() as playwright:
+    dev = dev_base
+    async with async_playwright() as playwright:
         await all_running(dev.vm)
         browser = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
@@ -91,28 +88,35 @@ async def test_code_server_and_novnc_in_a_browser(image: BuiltImage, artifacts_d
             await browser.close()
 
 
+async def _answering(url: str) -> bool | None:
+    return True if (await http_get(url)).status_code == 200 else None
+
+
 async def _open_code_server(page: Any, url: str, shots: Path) -> None:
-    await _goto(page, f"{url}/?folder=/home/dev/workspace", 240)
+    await eventually(lambda: _answering(f"{url}/healthz"), READY_S, "code-server /healthz")
+    await _goto(page, f"{url}/?folder=/home/dev/workspace", READY_S)
     workbench = page.locator(".monaco-workbench")
-    await workbench.wait_for(state="visible", timeout=300_000)
+    await workbench.wait_for(state="visible", timeout=600_000)
     await page.locator(".part.activitybar").wait_for(state="visible", timeout=120_000)
-    await page.screenshot(path=str(shots / "code-server.png"))
+    # The workbench's fonts come from the guest: slow under TCG, and screenshots wait for them.
+    await page.screenshot(path=str(shots / "code-server.png"), timeout=SHOT_MS)
 
 
 async def _open_novnc(page: Any, url: str, shots: Path) -> None:
-    await _goto(page, f"{url}/vnc.html?autoconnect=1&resize=off", 120)
+    await eventually(lambda: _answering(f"{url}/vnc.html"), READY_S, "noVNC page")
+    await _goto(page, f"{url}/vnc.html?autoconnect=1&resize=off", READY_S)
     status = page.locator("#noVNC_status")
     canvas = page.locator("#noVNC_container canvas")
     await canvas.wait_for(state="attached", timeout=120_000)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + READY_S
     stats: dict[str, float] = {}
     while time.monotonic() < deadline:
         stats = await canvas.evaluate(CANVAS_STATS)
         if stats["colours"] >= 50 and stats["spread"] >= 15:
             break
         await page.wait_for_timeout(3000)
-    await page.screenshot(path=str(shots / "novnc-page.png"))
-    await canvas.screenshot(path=str(shots / "novnc-canvas.png"))
+    await page.screenshot(path=str(shots / "novnc-page.png"), timeout=SHOT_MS)
+    await canvas.screenshot(path=str(shots / "novnc-canvas.png"), timeout=SHOT_MS)
     text = (await status.text_content()) or ""
     assert "Connected" in text or await page.locator("#noVNC_control_bar_anchor").count(), text
     assert stats.get("width", 0) >= 640, stats
@@ -124,7 +128,9 @@ async def _goto(page: Any, url: str, within_s: float) -> None:
     deadline = time.monotonic() + within_s
     while True:
         try:
-            await page.goto(url, timeout=60_000)
+            # Not "load": the workbench's many scripts come from an emulated guest; the
+            # callers wait for what they need to see.
+            await page.goto(url, timeout=SHOT_MS, wait_until="domcontentloaded")
             return
         except Exception:
             if time.monotonic() > deadline:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from atelier.core.auth import Principal
+from atelier.core.events import EventBus
 from atelier.core.tasks.workspaces import WorkspaceLookup
 from atelier.core.templates import BUILTINS, SessionTemplate, TemplateSet, merge
 from atelier.db import Database
@@ -25,9 +26,10 @@ GLOBAL = ""
 class TemplateCatalog:
     """CRUD of stored templates and the merged sets tasks use."""
 
-    def __init__(self, db: Database, workspaces: WorkspaceLookup) -> None:
+    def __init__(self, db: Database, workspaces: WorkspaceLookup, bus: EventBus) -> None:
         self._db = db
         self._workspaces = workspaces
+        self._bus = bus
 
     async def _layers(self, workspace_id: str | None) -> tuple[list[dict[str, Any]], ...]:
         async with self._db.session() as session:
@@ -92,6 +94,7 @@ class TemplateCatalog:
                 row = SessionTemplateRecord(scope=scope, template_id=template_id, data=stored)
                 session.add(row)
             row.data, row.updated_by = stored, principal.user_id
+        self._bus.publish("template.updated", {"id": template_id, "workspaceId": workspace_id})
         return result
 
     async def delete(
@@ -108,6 +111,7 @@ class TemplateCatalog:
                 )
                 raise NotFound(f"no stored template {template_id!r} {where}", field="id", hint=hint)
             await session.delete(row)
+        self._bus.publish("template.deleted", {"id": template_id, "workspaceId": workspace_id})
 
 
 _BUILTIN_IDS = frozenset(t.id for t in BUILTINS)

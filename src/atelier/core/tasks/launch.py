@@ -105,6 +105,9 @@ class SessionLauncher:
         prompt = build_prompt(task, template, row.effort, workspace)
         session_id = row.session_id
         if session_id is None:
+            # A read first: it starts OpenCode's instance for this directory (slow the first
+            # time) and is retried on a timeout, which creating a session must not be.
+            await client.statuses(task.directory)
             session = await client.create_session(f"{task.title} · {template.name}", task.directory)
             session_id = session.id
             await self._set(task.id, row.position, session_id=session_id)

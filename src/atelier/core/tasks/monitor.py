@@ -46,7 +46,6 @@ REREAD_EVENTS = frozenset(
         "todo.updated",
         "file.edited",
         "session.diff",
-        "message.updated",
         "permission.asked",
         "permission.replied",
         "question.asked",
@@ -98,8 +97,10 @@ class SandboxMonitor:
         attention: AttentionService,
         on_snapshot: SnapshotHandler,
         follower: EventFollower | None = None,
+        min_interval: float = 1.0,
     ) -> None:
         self.sandbox_id = sandbox_id
+        self.min_interval = min_interval
         self.api = api
         self._attention = attention
         self._on_snapshot = on_snapshot
@@ -129,10 +130,15 @@ class SandboxMonitor:
         self._wanted.set()
 
     async def _debounced(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = 0.0
         while True:
             await self._wanted.wait()
-            await asyncio.sleep(DEBOUNCE_S)
+            # Several events make one re-read, and re-reads keep a distance, so a busy agent
+            # is not slowed down by the manager reading its state all the time.
+            await asyncio.sleep(max(DEBOUNCE_S, last + self.min_interval - loop.time()))
             self._wanted.clear()
+            last = loop.time()
             try:
                 await self.reread()
             except AtelierError as exc:
@@ -145,8 +151,8 @@ class SandboxMonitor:
         async with self._read_lock:
             snapshot = await read_snapshot(self.sandbox_id, self.api)
             files, self._files_dirty = self._files_dirty, False
+            await self._on_snapshot(snapshot, files)  # first: it maps sessions to tasks
             await self._attention.sync(self.sandbox_id, snapshot.pending)
-            await self._on_snapshot(snapshot, files)
 
     async def _on_event(self, event: OpencodeEvent) -> None:
         kind, props, directory = event.type, event.properties, event.directory or ""
@@ -190,7 +196,13 @@ class MonitorHub:
             return found
         api = await self._access.client(sandbox_id)
         config = self._access.config
-        monitor = SandboxMonitor(sandbox_id, api, self._attention, self._on_snapshot)
+        monitor = SandboxMonitor(
+            sandbox_id,
+            api,
+            self._attention,
+            self._on_snapshot,
+            min_interval=config.reread_min_interval_s,
+        )
         monitor.follower = EventFollower(
             api,
             monitor._on_event,

@@ -63,6 +63,7 @@ class TaskRunner:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._admit_lock = asyncio.Lock()
         self._seq = itertools.count(1)
+        self._closing = False
 
     async def start(self) -> None:
         """Resume what a previous manager left: starting pipelines, then the queue."""
@@ -74,6 +75,7 @@ class TaskRunner:
         await self.admit()
 
     async def close(self) -> None:
+        self._closing = True
         for task in list(self._running.values()):
             task.cancel()
         await asyncio.gather(*self._running.values(), return_exceptions=True)
@@ -137,7 +139,8 @@ class TaskRunner:
 
     def _finished(self, task_id: str) -> None:
         self._running.pop(task_id, None)
-        asyncio.get_running_loop().create_task(self._admit_quietly())
+        if not self._closing:
+            self._manager.background.spawn("task-admission", self._admit_quietly)
 
     async def _admit_quietly(self) -> None:
         try:

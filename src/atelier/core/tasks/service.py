@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from atelier.core.auth import Principal
+from atelier.core.tasks import git
 from atelier.core.tasks.catalog import TemplateCatalog, check_primary
 from atelier.core.tasks.guest import OpencodeAccess
 from atelier.core.tasks.runner import TaskRunner
@@ -333,8 +334,6 @@ class TaskService:
                 field="push",
                 hint="connect a git source with write access to the workspace's repository",
             )
-        from atelier.core.tasks import git
-
         agent = await self._access.agent(row.sandbox_id)
         for path in targets:
             await git.push_branch(

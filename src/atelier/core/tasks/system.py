@@ -15,6 +15,8 @@ import secrets
 import weakref
 from dataclasses import dataclass
 
+import httpx
+
 from atelier.core.attention import AttentionService
 from atelier.core.authsync import AuthSync
 from atelier.core.events import Event
@@ -83,6 +85,9 @@ class TaskSystem:
             await self._save(sandbox_id, "starting", password=password)
             if not await self.access.launcher.start(sandbox_id, agent, password):
                 await self._save(sandbox_id, "absent")
+                self.manager.background.spawn(
+                    f"authsync-attach-{sandbox_id}", lambda: self._attach_when_running(sandbox_id)
+                )
                 return
         except AtelierError as exc:
             log.warning("sandbox %s: OpenCode setup failed: %s", sandbox_id, exc.message)
@@ -94,6 +99,16 @@ class TaskSystem:
         self.manager.background.spawn(
             f"opencode-ready-{sandbox_id}", lambda: self._await_ready(sandbox_id)
         )
+
+    async def _attach_when_running(self, sandbox_id: str) -> None:
+        for _ in range(int(self.access.config.ready_timeout_s * 2)):
+            row = await self.manager.sandboxes.lookup(sandbox_id)
+            if row is None or row.status in GONE:
+                return
+            if row.status == Status.RUNNING:
+                await self.authsync.attach(sandbox_id)
+                return
+            await asyncio.sleep(0.5)
 
     async def on_stopped(self, sandbox_id: str) -> None:
         await self.hub.unwatch(sandbox_id)
@@ -155,9 +170,9 @@ class TaskSystem:
                 continue
             if server.state == "ready":
                 await self.hub.watch(server.sandbox_id)
-                await self.authsync.attach(server.sandbox_id)
             elif server.state == "starting":
                 self._await_later(server.sandbox_id)
+            await self.authsync.attach(server.sandbox_id)
         await self._fail_orphans(running)
         await self.runner.start()
         self.manager.background.spawn("tasks-sandbox-events", self._follow_bus)
@@ -232,6 +247,7 @@ def install_tasks(
     workspaces: WorkspaceLookup | None = None,
     launcher: OpencodeLauncher | None = None,
     client_factory: ClientFactory | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> TaskSystem:
     """Build AI task dispatch for `manager` and register it (call before `start()`)."""
     config = manager.config.opencode
@@ -239,9 +255,9 @@ def install_tasks(
     access = OpencodeAccess(
         manager, config, launcher or GuestServiceLauncher(manager, config), client_factory
     )
-    webhooks = WebhookSender(config)
+    webhooks = WebhookSender(config, webhook_transport)
     store = TaskStore(manager.db, manager.bus, webhooks)
-    catalog = TemplateCatalog(manager.db, lookup)
+    catalog = TemplateCatalog(manager.db, lookup, manager.bus)
     launch = SessionLauncher(store, access, catalog, lookup)
     tracker = TaskTracker(store, access, launch)
     attention = AttentionService(access, webhooks, tracker.task_of)

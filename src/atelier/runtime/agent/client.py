@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Sequence
 from typing import Any
 
 from atelier.guest import protocol as p
@@ -24,6 +24,7 @@ from atelier.runtime.agent.errors import AgentError, AgentTimeout
 from atelier.runtime.agent.models import (
     DirEntry,
     ExecResult,
+    FileChange,
     FileStat,
     GitStatus,
     Health,
@@ -32,7 +33,7 @@ from atelier.runtime.agent.models import (
     ServiceLogs,
     ServiceStatus,
 )
-from atelier.runtime.agent.mux import DATA, END
+from atelier.runtime.agent.mux import DATA, END, EVENT
 from atelier.runtime.agent.process import ExecProcess, PtyHandle, first_event
 
 
@@ -175,6 +176,28 @@ class AgentClient(AgentConnector):
             pass  # the agent refused early; its RESPONSE says why
         result = await self._result(stream, self.timeout)
         return int(result.get("bytes", 0))
+
+    async def watch_files(
+        self, paths: Sequence[str], *, interval: float = 1.0
+    ) -> AsyncGenerator[list[FileChange], None]:
+        """Changes of `paths` as the agent notices them, the current state first.
+
+        The agent checks the paths itself every `interval` seconds, so following a file costs
+        the host nothing while it does not change. Runs until the caller stops iterating
+        (which cancels the watch) or the connection drops (AgentDisconnected). Agents of
+        protocol 1 answer AgentUnsupported.
+        """
+        stream = await self.open_stream("file.watch", {"paths": list(paths), "interval": interval})
+        try:
+            while True:
+                kind, _channel, payload = await stream.next_item()
+                if kind == EVENT and isinstance(payload, dict):
+                    yield [FileChange.from_reply(c) for c in payload.get("changes") or ()]
+                elif kind == END:
+                    await self._result(stream, self.timeout)
+                    return
+        finally:
+            stream.cancel()
 
     async def list_dir(self, path: str, *, limit: int | None = None) -> list[DirEntry]:
         reply = await self.call("file.list", {"path": path, **({"limit": limit} if limit else {})})

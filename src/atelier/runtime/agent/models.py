@@ -214,3 +214,22 @@ class PtyInfo:
             rows=int(r.get("rows", 0)),
             exit=r.get("exit"),
         )
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """A watched path's state, as `file.watch` reports it when it changes."""
+
+    path: str
+    exists: bool
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def from_reply(cls, r: dict[str, Any]) -> FileChange:
+        return cls(
+            path=str(r.get("path", "")),
+            exists=bool(r.get("exists")),
+            size=int(r.get("size", 0)),
+            mtime_ns=int(r.get("mtime_ns", 0)),
+        )

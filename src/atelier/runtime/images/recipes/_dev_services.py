@@ -14,7 +14,17 @@ from atelier.runtime.images.recipe import Step
 from atelier.runtime.images.steps import WriteFile
 
 OPENCODE_PASSWORD_FILE = "/run/atelier/secrets/opencode-password"
-OPENCODE_ENV = {"OPENCODE_DISABLE_AUTOUPDATE": "1"}
+# No calls out at start (update checks, the models.dev catalogue, LSP downloads, sharing):
+# the versions are pinned and the bundled model catalogue is used.
+OPENCODE_ENV = {
+    "OPENCODE_DISABLE_AUTOUPDATE": "1",
+    "OPENCODE_DISABLE_MODELS_FETCH": "1",
+    "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
+    "OPENCODE_DISABLE_SHARE": "1",
+}
+# The desktop (X server, window manager, browser, websockify) runs at a lower priority so
+# code-server and OpenCode come up first on a busy or emulated CPU.
+DESKTOP_NICE = ["/usr/bin/nice", "-n", "10"]
 
 # Ports: none of them is a common dev-server port (3000, 5173, 8000, 8080).
 CODE_SERVER_PORT = 13337
@@ -81,6 +91,7 @@ SERVICES: dict[str, dict[str, Any]] = {
     "vnc": _service(
         "X display :1 with a VNC server on loopback (TigerVNC)",
         [
+            *DESKTOP_NICE,
             "/usr/bin/Xtigervnc",
             DISPLAY,
             "-localhost",
@@ -94,16 +105,19 @@ SERVICES: dict[str, dict[str, Any]] = {
             "24",
             "-AlwaysShared",
         ],
+        # X as a user cannot create the socket directory itself.
+        dirs=["/tmp/.X11-unix"],
         port=VNC_PORT,
     ),
     "openbox": _service(
         "window manager on display :1",
-        ["/usr/local/libexec/atelier/with-display", "/usr/bin/openbox"],
+        [*DESKTOP_NICE, "/usr/local/libexec/atelier/with-display", "/usr/bin/openbox"],
         env={"DISPLAY": DISPLAY},
     ),
     "chromium": _service(
         "Chromium on display :1 (seen through noVNC)",
         [
+            *DESKTOP_NICE,
             "/usr/local/libexec/atelier/with-display",
             "/usr/bin/chromium",
             *CHROMIUM_FLAGS,
@@ -114,6 +128,7 @@ SERVICES: dict[str, dict[str, Any]] = {
     "novnc": _service(
         "noVNC web client and websockify on port 6080 (to the VNC server on loopback)",
         [
+            *DESKTOP_NICE,
             "/usr/bin/websockify",
             "--web",
             "/usr/share/novnc",

@@ -49,6 +49,7 @@ CODE_SERVER = "4.117.0"
 NOVNC_DEB = "novnc=1:1.3.0-1"
 
 CODE_SERVER_DIR = "/usr/local/lib/node_modules/code-server"
+HANDSHAKE_MS = 600_000
 VSCODE = f"{CODE_SERVER_DIR}/lib/vscode"
 
 PACKAGES = (
@@ -109,9 +110,11 @@ until curl -fsS -m 5 -u opencode:build -o /dev/null http://127.0.0.1:47096/confi
     if [ "$tries" -ge 120 ]; then cat /tmp/opencode-warmup.log; exit 1; fi
     sleep 1
 done
-plugin="$HOME/.config/opencode/node_modules/@opencode-ai/plugin/package.json"
+modules="$HOME/.config/opencode/node_modules"
 tries=0
-while [ ! -f "$plugin" ] || pgrep -u "$(id -u)" -f "npm install" >/dev/null; do
+# "[n]pm" so the pattern does not match this script's own command line
+while [ ! -f "$modules/@opencode-ai/plugin/package.json" ] || [ ! -f "$modules/.package-lock.json" ] \
+    || pgrep -u "$(id -u)" -f "[n]pm (install|i) " >/dev/null; do
     tries=$((tries + 1))
     if [ "$tries" -ge 600 ]; then cat /tmp/opencode-warmup.log; exit 1; fi
     sleep 1
@@ -170,6 +173,21 @@ CODE_SERVER_STEPS = (
             network=True,
             env=NPM_BUILD_ENV,
             cwd=f"{VSCODE}/extensions",
+        ),
+    ),
+    Step(
+        "code-server: patient start-up handshake",
+        # Its launcher gives the server process 10 s to start; under CPU emulation (QEMU TCG)
+        # loading VS Code takes longer, so the launcher would kill it and exit forever.
+        Run(
+            (
+                "sh",
+                "-c",
+                f"sed -i 's/^const timeoutInterval = 10000;/const timeoutInterval = {HANDSHAKE_MS};/'"
+                " out/node/wrapper.js"
+                f" && grep -q '^const timeoutInterval = {HANDSHAKE_MS};' out/node/wrapper.js",
+            ),
+            cwd=CODE_SERVER_DIR,
         ),
     ),
     Step(
