@@ -5,3 +5,7 @@ set -euo pipefail
 atelier images kernel build
 atelier images kernel build --flavour cloud
 atelier images build minimal
+# The default sandbox image and its cloud variant (tests marked slow boot them). The first
+# build takes 15-20 minutes on a 2-core host; later runs reuse it while the recipe is unchanged.
+atelier images build dev-base
+atelier images build dev-cloud

@@ -19,6 +19,10 @@ def _no_host_network_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     # (values given in code beat the environment) and put it inside their own namespace.
     if "ATELIER_NETWORK_DRIVER" not in os.environ:  # noqa: TID251 - the test harness itself
         monkeypatch.setenv("ATELIER_NETWORK_DRIVER", "none")
+    # Sandboxes that name no image boot `minimal` (seconds to build, quick to boot); tests of
+    # dev-base name it.
+    if "ATELIER_IMAGES_DEFAULT_IMAGE" not in os.environ:  # noqa: TID251 - the test harness
+        monkeypatch.setenv("ATELIER_IMAGES_DEFAULT_IMAGE", "minimal")
 
 
 def _atelier_links() -> set[str]:

@@ -10,6 +10,7 @@ import uvicorn
 
 from atelier.api.app import create_app
 from atelier.cli import output
+from atelier.cli._progress import BuildProgress
 from atelier.cli.app import run
 from atelier.cli.client import connect
 from atelier.config import AtelierConfig, load_config
@@ -61,8 +62,9 @@ def serve(
 def up() -> None:
     """Prepare this host on the embedded defaults, then run the manager in the foreground."""
     config = load_config()
-    with output.err.status("preparing") as status:
-        report = run(prepare(config, lambda msg: status.update(f"preparing: {msg}")))
+    # One line per preparation step; an image build (dev-base: minutes) shows its phases.
+    with BuildProgress() as events:
+        report = run(prepare(config, events.note, events=events))
     url = f"http://{config.server.host}:{config.server.port}"
     output.info(f"[bold]Atelier[/bold] on {url}  (API docs: {url}/swagger)")
     output.info(

@@ -103,7 +103,8 @@ class DebugVmService:
     ) -> DebugVmResult:
         """Boot `image`, wait for the agent, run `command`, tear down unless `keep`."""
         say = progress or (lambda _msg: None)
-        image_name = image or self._config.images.default_image
+        # minimal: a host check should not wait for (or build) the larger default image.
+        image_name = image or "minimal"
         built = self._assets.image(image_name)
         say("resolving kernel and boot bundle")
         files = await self._assets.boot_files()

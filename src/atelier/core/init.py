@@ -101,7 +101,7 @@ class Answers:
     storage: str = "pool"
     network: str = "setup"
     kernel: str = "cloud"
-    images: tuple[str, ...] = ("minimal",)
+    images: tuple[str, ...] = ("minimal", "dev-base")
     caches: bool = True
     proxy: bool = True
     firecracker: str | None = None

@@ -18,6 +18,7 @@ from atelier.config import AtelierConfig, client_config_path
 from atelier.core.host_admin import local_auth
 from atelier.core.images import ImageService
 from atelier.core.storage import SYSTEMD_UNIT_DIR, StorageService
+from atelier.runtime.images.base import BuildEvents
 from atelier.runtime.images.catalog import list_images
 from atelier.runtime.images.kernel import resolve_kernel
 
@@ -35,13 +36,21 @@ class UpReport:
     notes: list[str] = field(default_factory=list)
 
 
+# Rough first-build times on a small (2-core) host; later starts reuse the image.
+_BUILD_TIME = {"minimal": "about 2 minutes", "dev-base": "10 to 20 minutes"}
+
+
 async def prepare(
-    config: AtelierConfig, say: Callable[[str], None], *, unit_dir: Path | None = SYSTEMD_UNIT_DIR
+    config: AtelierConfig,
+    say: Callable[[str], None],
+    *,
+    unit_dir: Path | None = SYSTEMD_UNIT_DIR,
+    events: BuildEvents | None = None,
 ) -> UpReport:
     """Prepare kernel, image, storage and the first admin; returns what was done.
 
     `unit_dir` receives the systemd unit that remounts a loop-mounted pool at boot
-    (None: no unit, for staging and tests).
+    (None: no unit, for staging and tests). `events` shows the image build step by step.
     """
     report = UpReport()
     say("guest kernel")
@@ -54,8 +63,8 @@ async def prepare(
         )
     image = config.images.default_image
     if image not in {i.name for i in list_images(config)}:
-        say(f"building image {image} (about a minute)")
-        await ImageService(config).build(image)
+        say(f"building image {image} ({_BUILD_TIME.get(image, 'several minutes')}, once)")
+        await ImageService(config).build(image, events=events)
     report.image = image
     say("storage pool")
     storage = StorageService(config)

@@ -12,7 +12,11 @@ class ImagesConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    default_image: str = "minimal"
+    default_image: str = Field(
+        "dev-base",
+        description="image of sandboxes and workspaces that name none (dev-base: VS Code,"
+        " OpenCode, Chromium; minimal: agent and sshd only, quick to build)",
+    )
     kernel: Literal["auto", "custom", "cloud"] = Field(
         "auto",
         description="custom: built from linux-source; cloud: Debian cloud kernel + initramfs;"
