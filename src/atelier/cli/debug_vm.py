@@ -17,9 +17,7 @@ app = typer.Typer(help="Boot a throwaway VM to check that this host can run sand
 
 @app.command("start")
 def start(
-    image: Annotated[
-        str | None, typer.Option(help="Image to boot (default: minimal).")
-    ] = None,
+    image: Annotated[str | None, typer.Option(help="Image to boot (default: minimal).")] = None,
     exec_: Annotated[
         str | None, typer.Option("--exec", help="Shell command to run in the guest.")
     ] = None,

@@ -119,6 +119,8 @@ async def booted_dev(
         config,
         image=image,
         memory_mb=built.manifest.recommended_memory_mb,
+        # Both host cores: code-server, OpenCode, Xvnc and Chromium start together under TCG.
+        vcpus=2,
         nics=(nic,),
         cmdline=(*USER_NET, *extra_cmdline),
         artifacts=artifacts,
