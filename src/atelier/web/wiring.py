@@ -9,8 +9,9 @@ from __future__ import annotations
 from atelier.core.manager import Manager
 from atelier.web.sources import Sources
 from atelier.web.sources.tasks import task_sources
+from atelier.web.sources.workspaces import workspace_sources
 
 
 def dashboard_sources(manager: Manager) -> Sources:
     """Sources for every subsystem `manager` runs."""
-    return Sources(**task_sources(manager))
+    return Sources(**task_sources(manager), **workspace_sources(manager))

@@ -1,10 +1,15 @@
 """A manager with the dashboard served by uvicorn on a loopback port, for browser tests.
 
-`dashboard_stack(tmp, sources=...)` starts a Manager with real drivers when this host can
+`dashboard_stack(tmp, opencode=...)` starts a Manager assembled like `atelier serve` builds
+it for the parts these tests use: the workspace subsystem (workspaces, prebuilds, dev
+commands, git sources), AI tasks and the dashboard over `dashboard_sources` (the real
+sources; no proxy, SSH gateway or package caches). It uses real drivers when this host can
 boot sandboxes (QEMU, the `minimal` image and a guest kernel: copy storage in `tmp`, user
-networking, no proxy), otherwise in mock mode (sandboxes are agent processes on the host:
-they run, but have no `dev` user for a terminal). Everything runs in the caller's event loop; everything started is
-stopped, and every sandbox destroyed, also when the test fails.
+networking), otherwise mock mode (sandboxes are agent processes on the host: they run, but
+have no `dev` user for a terminal). With `opencode` (a global opencode.json, normally the
+scripted model's) each sandbox a task creates gets a real OpenCode as a host process
+(`SpawningHostLauncher`); other sandboxes have none. Everything runs in the caller's event
+loop; everything started is stopped, and every sandbox destroyed, also when the test fails.
 
 `launch_chromium(p)` starts Debian's Chromium the same way for every browser test.
 """
@@ -14,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +27,12 @@ from typing import Any
 from atelier.api.app import create_app
 from atelier.config import AtelierConfig
 from atelier.core.manager import Manager
+from atelier.core.tasks.system import install_tasks
+from atelier.core.tasks.workspace_adapter import WorkspaceAdapter
+from atelier.core.workspaces.install import install_workspaces
 from atelier.web.dashboard import Dashboard, install_dashboard
-from atelier.web.sources import Sources
+from atelier.web.wiring import dashboard_sources
+from tests.fakes.opencode_launcher import SpawningHostLauncher
 from tests.managerkit import HOST_IMAGES, paths
 from tests.unit.web.loopback import LoopbackServer, free_port
 
@@ -69,6 +78,8 @@ class Stack:
     url: str
     real: bool
     server: LoopbackServer
+    admin_id: str
+    launcher: SpawningHostLauncher | None = None
     admin: str = "alice"
     password: str = PASSWORD
 
@@ -86,26 +97,46 @@ def _config(tmp: Path, real: bool, port: int) -> AtelierConfig:
     return AtelierConfig(**settings)
 
 
+def task_sandboxes(manager: Manager) -> Callable[[str], Awaitable[bool]]:
+    """Whether a sandbox was made by a task (named `task-<id>` by the task runner)."""
+
+    async def made_by_task(sandbox_id: str) -> bool:
+        row = await manager.sandboxes.lookup(sandbox_id)
+        return row is not None and (row.name or "").startswith("task-")
+
+    return made_by_task
+
+
 @contextlib.asynccontextmanager
 async def dashboard_stack(
-    tmp: Path, *, sources: Sources | None = None, real: bool | None = None
+    tmp: Path, *, opencode: dict[str, Any] | None = None, real: bool | None = None
 ) -> AsyncIterator[Stack]:
     """The manager and dashboard, served until the block exits."""
     use_real = real_runtime_missing() is None if real is None else real
     port = free_port()
     config = _config(tmp, use_real, port)
     manager = Manager(config)
-    dashboard = install_dashboard(manager, sources=sources)
+    launcher = None
+    if opencode is not None and use_real:
+        launcher = SpawningHostLauncher(tmp / "opencode", opencode, task_sandboxes(manager))
+    workspaces = install_workspaces(manager, None)
+    install_tasks(manager, workspaces=WorkspaceAdapter(workspaces), launcher=launcher)
+    dashboard = install_dashboard(manager, sources=dashboard_sources(manager))
     server = LoopbackServer(create_app(manager, manage_lifecycle=False), port)
-    await manager.start()
     try:
-        await server.start()
-        await manager.auth.create_user("alice", role="admin", password=PASSWORD)
-        yield Stack(manager, dashboard, f"http://127.0.0.1:{port}", use_real, server)
+        await manager.start()
+        try:
+            await server.start()
+            admin = await manager.auth.create_user("alice", role="admin", password=PASSWORD)
+            url = f"http://127.0.0.1:{port}"
+            yield Stack(manager, dashboard, url, use_real, server, admin.id, launcher)
+        finally:
+            await server.stop()
+            await _destroy_all(manager)
+            await manager.stop()
     finally:
-        await server.stop()
-        await _destroy_all(manager)
-        await manager.stop()
+        if launcher is not None:
+            await launcher.close()
 
 
 async def _destroy_all(manager: Manager) -> None:

@@ -1,12 +1,20 @@
 """The dashboard in Debian's Chromium against a running manager with real sandboxes.
 
-One manager and one sandbox are shared by the module (real VM boots are slow under TCG;
-without QEMU and images the manager runs in mock mode and the terminal test is skipped):
-the sandbox is created through the UI in `test_create_sandbox_live`, used by the terminal
-and touch tests, and destroyed by the last one (or by the stack's teardown). Tasks,
-attention, templates, workspaces and dev commands come from the in-memory fakes until the
-services exist; swap them for the real sources here once they do. Screenshots of every page
-(desktop and phone) go to the test's artifact directory.
+The manager runs the real services behind every page (sandboxes, workspaces, dev commands,
+AI tasks, attention, templates; `atelier.web.wiring.dashboard_sources`). The tests share
+one manager and build on each other in file order: a sandbox is created through the UI and
+used by the terminal and touch tests; a workspace is written in the definition editor; a
+task of that workspace is started from the tasks page, its sandbox boots (QEMU), its
+OpenCode (a host process, talking to the scripted model server) asks permission to run a
+shell command, and the request is answered on Mission control; the task's sandbox shows
+the workspace's dev command; the board moves the task along. Without QEMU and images the
+manager runs in mock mode and the tests that need a VM are skipped.
+
+Fakes that remain, because no real service exists here: the model (the scripted
+OpenAI-compatible server of `tests.fakes.llm_server`, as no model provider is reachable)
+and where OpenCode runs (`SpawningHostLauncher`: a host `opencode serve` per task sandbox,
+as the `minimal` image has no OpenCode). Screenshots of every page (desktop and phone) go
+to each test's artifact directory under `test-results/`.
 """
 
 from __future__ import annotations
@@ -19,14 +27,10 @@ from typing import Any
 import pytest
 
 from atelier.core.auth import Principal
-from tests.fakes.web_sources import (
-    FakeAttention,
-    FakeDevCommands,
-    FakeTasks,
-    FakeTemplates,
-    FakeWorkspaces,
-    sample_question,
-)
+from atelier.core.tasks import TaskCreate
+from atelier.core.tasks.system import TaskSystem, tasks_of
+from tests.fakes.llm_server import Turn, bash, todos
+from tests.integration.web.conftest import ModelServer
 from tests.integration.web.harness import (
     Stack,
     answer_permission,
@@ -37,23 +41,35 @@ from tests.integration.web.harness import (
 
 pytestmark = [pytest.mark.browser]
 BOOT_MS = 180_000
+TASK_START_S = 720.0  # a VM boot under TCG on busy cores, then OpenCode's first start
 needs_vm = pytest.mark.skipif(
     real_runtime_missing() is not None, reason=str(real_runtime_missing())
 )
+COMMAND = "ls -a > listing.txt"
+WORKSPACE = """\
+name: web-app
+image: minimal
+resources:
+  vcpus: 1
+  memoryMb: 512
+  diskGb: 4
+dev:
+  - name: ticker
+    command: while true; do echo tick; sleep 2; done
+    autostart: true
+secrets:
+  env: [API_TOKEN]
+"""
 
-_sandbox: dict[str, str] = {}
+_state: dict[str, str] = {}
 
 
-def _fakes(stack: Stack) -> FakeAttention:
-    sources = stack.dashboard.sources
-    if sources.attention is None:
-        sources.attention = FakeAttention(stack.manager.bus)
-        sources.tasks = FakeTasks(stack.manager.bus)
-        sources.templates = FakeTemplates()
-        sources.workspaces = FakeWorkspaces()
-        sources.dev_commands = FakeDevCommands()
-    assert isinstance(sources.attention, FakeAttention)
-    return sources.attention
+def _alice(stack: Stack) -> Principal:
+    return Principal(stack.admin_id, stack.admin, "admin")
+
+
+def _tasks(stack: Stack) -> TaskSystem:
+    return tasks_of(stack.manager)
 
 
 async def test_login_with_local_account(browser: Any, stack: Stack, shots: Path) -> None:
@@ -96,7 +112,7 @@ async def test_create_sandbox_live(browser: Any, stack: Stack, shots: Path) -> N
         assert await page.evaluate("window.__notReloaded") is True
         sandbox_id = (await card.get_attribute("id") or "").removeprefix("sandbox-")
         assert sandbox_id
-        _sandbox["id"] = sandbox_id
+        _state["sandbox"] = sandbox_id
         await card.get_by_text("Memory").wait_for(timeout=30_000)  # lazily loaded metrics
         await page.screenshot(path=shots / "sandbox-running-desktop.png", full_page=True)
     finally:
@@ -106,11 +122,11 @@ async def test_create_sandbox_live(browser: Any, stack: Stack, shots: Path) -> N
 @needs_vm
 @pytest.mark.vm
 async def test_terminal_runs_echo(browser: Any, stack: Stack, shots: Path) -> None:
-    if "id" not in _sandbox:
+    if "sandbox" not in _state:
         pytest.skip("test_create_sandbox_live did not leave a running sandbox")
     context, page = await signed_in(browser, stack)
     try:
-        await page.goto(f"/sandboxes/{_sandbox['id']}")
+        await page.goto(f"/sandboxes/{_state['sandbox']}")
         await page.locator("[data-term-state]", has_text="connected").wait_for(timeout=30_000)
         await page.locator(".xterm-rows", has_text="$").wait_for(timeout=30_000)
         await page.locator(".xterm").click()
@@ -141,34 +157,156 @@ async def test_terminal_runs_echo(browser: Any, stack: Stack, shots: Path) -> No
         await context.close()
 
 
-async def test_attention_arrives_and_is_answered(browser: Any, stack: Stack, shots: Path) -> None:
-    attention = _fakes(stack)
+async def test_workspace_editor(browser: Any, stack: Stack, shots: Path) -> None:
     context, page = await signed_in(browser, stack)
     try:
+        await page.goto("/workspaces")
+        await page.get_by_text("No workspaces yet.").wait_for()
+        await page.get_by_role("link", name="New workspace").click()
+        await page.wait_for_url(f"{stack.url}/workspaces/new")
+        editor = page.locator("#definition")
+        await editor.fill(WORKSPACE.replace("diskGb: 4", "diskGb: 4\n  gpus: 1"))
+        # Validated as it is typed: the field path and its line.
+        problem = page.locator("#problems li", has_text="resources.gpus")
+        await problem.wait_for()
+        assert "line 7" in await problem.inner_text()
+        await page.screenshot(path=shots / "workspace-editor-desktop.png", full_page=True)
+        await editor.fill(WORKSPACE)
+        await page.get_by_text("The definition is valid.").wait_for()
+        await page.get_by_role("button", name="Save").click()
+        await page.wait_for_url(re.compile(r".*/workspaces/(?!new$)[a-z0-9]+$"))
+        workspace_id = page.url.rsplit("/", 1)[1]
+        _state["workspace"] = workspace_id
+        await page.get_by_role("heading", name="web-app").wait_for()
+        await page.get_by_label("Name").fill("API_TOKEN")
+        await page.get_by_label("Value").fill("token-value-not-shown")
+        await page.get_by_role("button", name="Save secret").click()
+        await page.get_by_text("Secret API_TOKEN saved").wait_for()
+        await page.reload()
+        assert await page.locator(".row .mono", has_text="API_TOKEN").count() == 1
+        assert "token-value-not-shown" not in await page.content()
+        await page.goto("/workspaces")
+        await page.locator("article.card", has_text="web-app").get_by_text("minimal").wait_for()
+    finally:
+        await context.close()
+
+
+def _script(model: ModelServer) -> None:
+    model.scripted.scripts["dash"] = [
+        Turn(tools=(todos(("look around", "in_progress"), ("list the files", "pending")),)),
+        Turn(tools=(bash(COMMAND, "list the files"),)),
+        Turn(tools=(todos(("look around", "completed"), ("list the files", "completed")),)),
+    ]
+
+
+async def _use_scripted_model(stack: Stack) -> None:
+    """Every effort of the built-in implementation template runs on the scripted model."""
+    efforts = {"efforts": [{"name": "standard", "model": "scripted/scripted"}]}
+    await _tasks(stack).catalog.save(
+        _alice(stack), "implement", efforts | {"defaultEffort": "standard"}, None
+    )
+
+
+async def _until_attention(stack: Stack, page: Any, task_id: str) -> Any:
+    """The attention card of the task's permission request, failing early if the task fails."""
+    card = page.locator("article.attention-box", has_text=COMMAND)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TASK_START_S
+    view = None
+    while loop.time() < deadline:
+        if await card.is_visible():
+            return card
+        view = await _tasks(stack).tasks.get(_alice(stack), task_id)
+        assert view.status not in ("failed", "cancelled"), view.error
+        await asyncio.sleep(2)
+    raise AssertionError(f"no attention item for task {task_id}; last: {view}")
+
+
+@needs_vm
+@pytest.mark.vm
+@pytest.mark.timeout(1200)
+async def test_attention_arrives_and_is_answered(
+    browser: Any, stack: Stack, model: ModelServer, shots: Path
+) -> None:
+    _script(model)
+    await _use_scripted_model(stack)
+    context, page = await signed_in(browser, stack)
+    try:
+        await page.goto("/tasks")
+        await page.get_by_text("New task").click()
+        await page.get_by_label("Title").fill("List the files")
+        await page.get_by_label("Description").fill("[script:dash] List the workspace's files.")
+        await page.get_by_label("Start right away").check()
+        await page.get_by_role("button", name="Create task").click()
+        await page.wait_for_url(re.compile(r".*/tasks/[a-z0-9]+$"))
+        task_id = page.url.rsplit("/", 1)[1]
+        _state["task"] = task_id
+
+        await page.goto("/")
         await page.get_by_role("heading", name="Needs attention").wait_for()
-        await page.get_by_text("All clear").wait_for()
         await page.evaluate("window.__notReloaded = true")
-        attention.add("bash: rm -rf build", detail="rm -rf build && npm run build", task_id=None)
-        await expect_attention(page, "bash: rm -rf build")
+        card = await _until_attention(stack, page, task_id)
+        assert "bash" in await card.inner_text()
+        await card.get_by_role("link", name="List the files").wait_for()
         await page.locator("#attention-count", has_text="1").wait_for()
         await page.screenshot(path=shots / "attention-desktop.png", full_page=True)
-        await answer_permission(page, "bash: rm -rf build", "Allow once")
-        assert attention.answers[-1][2].reply == "once"
-        attention.add("Pick a database", kind="question", questions=sample_question())
-        card = await expect_attention(page, "Pick a database")
-        await card.get_by_label("PostgreSQL").check()
-        await card.get_by_role("button", name="Send answer").click()
-        await card.wait_for(state="detached")
-        assert attention.answers[-1][2].answers == (("PostgreSQL",),)
+        phone, phone_page = await signed_in(browser, stack, phone=True, dark=True)
+        try:
+            await expect_attention(phone_page, COMMAND)
+            await phone_page.screenshot(path=shots / "attention-phone.png", full_page=True)
+        finally:
+            await phone.close()
+        await answer_permission(page, COMMAND, "Allow once")
         assert await page.evaluate("window.__notReloaded") is True
+        assert await _tasks(stack).attention.pending(_alice(stack)) == []
+
+        view = await _tasks(stack).tasks.get(_alice(stack), task_id)
+        assert view.sandbox_id is not None and view.workspace_id == _state.get("workspace")
+        _state["task_sandbox"] = view.sandbox_id
+        assert stack.launcher is not None
+        workdir = stack.launcher.servers[view.sandbox_id].workdir
+        for _ in range(300):  # the allowed command runs in OpenCode's working directory
+            if (workdir / "listing.txt").exists():
+                break
+            await asyncio.sleep(0.2)
+        assert (workdir / "listing.txt").exists()
+    finally:
+        await context.close()
+
+
+@needs_vm
+@pytest.mark.vm
+async def test_dev_commands_of_a_workspace_sandbox(browser: Any, stack: Stack, shots: Path) -> None:
+    if "task_sandbox" not in _state:
+        pytest.skip("test_attention_arrives_and_is_answered did not leave a task sandbox")
+    context, page = await signed_in(browser, stack)
+    try:
+        await page.goto(f"/sandboxes/{_state['task_sandbox']}")
+        command = page.locator("details.card", has_text="ticker")
+        await command.locator(".badge", has_text="running").wait_for(timeout=30_000)
+        await command.locator("summary").click()
+        await command.locator("pre.log", has_text="tick").wait_for(timeout=30_000)
+        await page.screenshot(path=shots / "sandbox-dev-desktop.png", full_page=True)
+        await command.get_by_role("button", name="Stop").click()
+        await page.get_by_text("Stopped ticker").wait_for()
+        stopped = page.locator("details.card", has_text="ticker")
+        await stopped.locator(".badge", has_text="stopped").wait_for(timeout=30_000)
+        await stopped.locator("summary").click()  # the refreshed panel starts folded
+        await stopped.get_by_role("button", name="Start").click()
+        await page.get_by_text("Started ticker").wait_for()
+        running = page.locator("details.card", has_text="ticker")
+        await running.locator(".badge", has_text="running").wait_for(timeout=30_000)
+        await page.goto("/")
+        servers = page.locator("section", has=page.get_by_role("heading", name="Dev servers"))
+        await servers.locator("li", has_text="ticker").wait_for()
     finally:
         await context.close()
 
 
 async def test_connection_loss_shows_a_banner_and_reconnects(browser: Any, stack: Stack) -> None:
-    attention = _fakes(stack)
     context, page = await signed_in(browser, stack)
     try:
+        await page.goto("/tasks?view=board")
         banner = page.locator("#live-banner")
         await page.evaluate(
             "() => { window.__banner = false; new MutationObserver(() => {"
@@ -178,15 +316,17 @@ async def test_connection_loss_shows_a_banner_and_reconnects(browser: Any, stack
         await stack.server.bounce()
         await page.wait_for_function("() => window.__banner === true", timeout=20_000)
         await banner.wait_for(state="hidden", timeout=30_000)
-        attention.add("after reconnect")
-        await expect_attention(page, "after reconnect")
-        attention.items.clear()
+        made = await _tasks(stack).tasks.create(
+            _alice(stack), TaskCreate("After reconnect", "nothing to do")
+        )
+        await page.locator('[data-column="draft"] article', has_text="After reconnect").wait_for()
+        await _tasks(stack).tasks.delete(_alice(stack), made.id)
+        await page.locator("article", has_text="After reconnect").wait_for(state="detached")
     finally:
         await context.close()
 
 
 async def test_tasks_board(browser: Any, stack: Stack, shots: Path) -> None:
-    _fakes(stack)
     context, page = await signed_in(browser, stack)
     try:
         await page.goto("/tasks?view=board")
@@ -194,20 +334,26 @@ async def test_tasks_board(browser: Any, stack: Stack, shots: Path) -> None:
         await page.get_by_label("Title").fill("Add a health endpoint")
         await page.get_by_label("Description").fill("GET /health returns 200")
         await page.get_by_role("button", name="Create task").click()
-        await page.wait_for_url(re.compile(r".*/tasks/task\d+$"))
+        await page.wait_for_url(re.compile(r".*/tasks/[a-z0-9]+$"))
+        _state["draft"] = page.url.rsplit("/", 1)[1]
         await page.goto("/tasks?view=board")
-        draft = page.locator('[data-column="draft"]')
-        card = draft.locator("article", has_text="Add a health endpoint")
-        await card.wait_for()
-        await card.get_by_role("button", name="Start").click()
-        active = page.locator('[data-column="active"] article', has_text="Add a health endpoint")
-        await active.wait_for()
-        await active.get_by_text("Working on: write the tests").wait_for()
-        await page.screenshot(path=shots / "tasks-board-desktop.png", full_page=True)
-        await active.get_by_role("button", name="Done").click()
-        await page.locator(
-            '[data-column="done"] article', has_text="Add a health endpoint"
-        ).wait_for()
+        draft = page.locator('[data-column="draft"] article', has_text="Add a health endpoint")
+        await draft.get_by_role("button", name="Start").wait_for()
+        if "task" in _state:
+            # The started task settles in review once its session is idle with its todos done.
+            review = page.locator('[data-column="review"] article', has_text="List the files")
+            await review.wait_for(timeout=300_000)
+            await review.get_by_text("2/2 todos").wait_for()
+            await page.screenshot(path=shots / "tasks-board-desktop.png", full_page=True)
+            await review.get_by_role("button", name="Done").click()
+            done = page.locator('[data-column="done"] article', has_text="List the files")
+            await done.wait_for()
+        else:
+            await page.screenshot(path=shots / "tasks-board-desktop.png", full_page=True)
+        page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        await draft.get_by_role("button", name="Delete").click()
+        await draft.wait_for(state="detached")
+        _state.pop("draft")
     finally:
         await context.close()
 
@@ -225,7 +371,7 @@ PAGES = [
     ("tasks-board", "/tasks?view=board"),
     ("sandboxes", "/sandboxes"),
     ("workspaces", "/workspaces"),
-    ("workspace", "/workspaces/ws1"),
+    ("workspace-new", "/workspaces/new"),
     ("templates", "/templates"),
     ("images", "/images"),
     ("system", "/system"),
@@ -233,22 +379,28 @@ PAGES = [
 ]
 
 
-async def test_screenshots_of_every_page(browser: Any, stack: Stack, shots: Path) -> None:
-    attention = _fakes(stack)
-    tasks = stack.dashboard.sources.tasks
-    assert isinstance(tasks, FakeTasks)
-    viewer = Principal("x", stack.admin, "admin")
-    from atelier.web.sources import TaskDraft
+async def _page_ids(stack: Stack) -> list[tuple[str, str]]:
+    """Detail pages of what earlier tests made (made here when they were skipped)."""
+    alice = _alice(stack)
+    if "workspace" not in _state:
+        workspaces = stack.dashboard.sources.workspaces
+        assert workspaces is not None
+        _state["workspace"] = (await workspaces.save(alice, None, WORKSPACE)).id
+    if "task" not in _state:
+        made = await _tasks(stack).tasks.create(alice, TaskCreate("Fix login", "It loops."))
+        _state["task"] = made.id
+    pages = [
+        ("workspace", f"/workspaces/{_state['workspace']}"),
+        ("task", f"/tasks/{_state['task']}"),
+    ]
+    for key in ("sandbox", "task_sandbox"):
+        if key in _state:
+            pages.append((key.replace("_", "-"), f"/sandboxes/{_state[key]}"))
+    return pages
 
-    task = await tasks.create(
-        viewer, TaskDraft("Fix login redirect", "It loops.", "ws1", start=True)
-    )
-    attention.add(
-        "edit src/auth.py", detail="+ return redirect(next)", task_id=task.id, task_title=task.title
-    )
-    pages = [*PAGES, ("task", f"/tasks/{task.id}")]
-    if "id" in _sandbox:
-        pages.append(("sandbox", f"/sandboxes/{_sandbox['id']}"))
+
+async def test_screenshots_of_every_page(browser: Any, stack: Stack, shots: Path) -> None:
+    pages = [*PAGES, *await _page_ids(stack)]
     for phone in (False, True):
         context, page = await signed_in(browser, stack, phone=phone, dark=phone)
         try:
@@ -263,14 +415,13 @@ async def test_screenshots_of_every_page(browser: Any, stack: Stack, shots: Path
                     await _no_horizontal_scroll(page)
         finally:
             await context.close()
-    attention.items.clear()
 
 
 @pytest.mark.vm
 async def test_sandbox_actions_by_touch(browser: Any, stack: Stack, shots: Path) -> None:
-    if "id" not in _sandbox:
+    if "sandbox" not in _state:
         pytest.skip("test_create_sandbox_live did not leave a running sandbox")
-    sandbox_id = _sandbox["id"]
+    sandbox_id = _state["sandbox"]
     context, page = await signed_in(browser, stack, phone=True)
     try:
         await page.goto("/sandboxes")
@@ -289,6 +440,6 @@ async def test_sandbox_actions_by_touch(browser: Any, stack: Stack, shots: Path)
         page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
         await page.locator(f"#sandbox-{sandbox_id}").get_by_role("button", name="Destroy").tap()
         await page.locator(f"#sandbox-{sandbox_id}").wait_for(state="detached", timeout=BOOT_MS)
-        _sandbox.pop("id")
+        _state.pop("sandbox")
     finally:
         await context.close()

@@ -22,6 +22,7 @@ from tests.unit.web.loopback import serving
     [
         ("sandbox.status", "sandboxes"),
         ("sandbox.step", "sandboxes"),
+        ("sandbox.dev", "dev"),
         ("task.updated", "tasks"),
         ("attention.created", "attention"),
         ("prebuild.updated", "workspaces"),

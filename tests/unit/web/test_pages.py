@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import pytest
 
 from atelier.core.auth import Principal
+from atelier.runtime.images.config import ImagesConfig
 from atelier.web.sources import Sources
 from tests.fakes.web_sources import (
     FakeAttention,
@@ -17,7 +19,8 @@ from tests.fakes.web_sources import (
     FakeWorkspaces,
     sample_question,
 )
-from tests.unit.web.conftest import Web, sign_in
+from tests.unit.runtime.images.factories import built_image
+from tests.unit.web.conftest import Web, sign_in, start_web
 
 PAGES = [
     "/",
@@ -268,3 +271,20 @@ async def test_public_assets(web: Web, path: str) -> None:
     assert answer.status_code == 200
     if path == "/sw.js":
         assert answer.headers["service-worker-allowed"] == "/"
+
+
+async def test_create_form_offers_the_default_image_first(tmp_path: Path) -> None:
+    manager, _, app = await start_web(tmp_path, images=ImagesConfig(default_image="dev-base"))
+    try:
+        for name in ("alpha", "dev-base", "minimal"):
+            if not (manager.config.paths.images / name).exists():
+                built_image(manager.config, name)
+        web = Web(manager, _, app)
+        async with web.client() as client:
+            await sign_in(client)
+            page = (await client.get("/sandboxes")).text
+        offered = re.findall(r'<option value="([a-z0-9-]+)">', page)
+        assert offered[0] == "dev-base", offered
+        assert set(offered) >= {"alpha", "dev-base", "minimal"}
+    finally:
+        await manager.stop()

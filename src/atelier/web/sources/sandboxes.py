@@ -141,9 +141,11 @@ class SandboxBoard:
         return SandboxCard(view, urls, manage, actions)
 
     def images(self) -> list[str]:
-        """Names of built images, for the create form."""
+        """Names of built images for the create form, the configured default first."""
+        default = self.manager.config.images.default_image
         with contextlib.suppress(AtelierError, OSError):
-            return [row.image.manifest.name for row in ImageService(self.manager.config).images()]
+            names = [row.image.manifest.name for row in ImageService(self.manager.config).images()]
+            return sorted(names, key=lambda name: name != default)
         return []
 
     async def create(self, principal: Principal, form: dict[str, Any]) -> SandboxCard:

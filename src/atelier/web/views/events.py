@@ -29,6 +29,7 @@ TOPICS = {
     "prebuild": "workspaces",
     "dev": "dev",
     "template": "templates",
+    "sandbox.dev": "dev",  # the dev-command service's state changes
 }
 RECHECK_S = 60.0
 
@@ -37,7 +38,7 @@ def topic_of(event: Event) -> str | None:
     """The dashboard topic of a bus event (None: not shown)."""
     if event.type == "stream.lagged":
         return "refresh"
-    return TOPICS.get(event.type.split(".", 1)[0])
+    return TOPICS.get(event.type) or TOPICS.get(event.type.split(".", 1)[0])
 
 
 @routes.get("/ui/events")

@@ -78,11 +78,21 @@ async def console(
 async def dev_commands(
     request: Request, sandbox_id: str, viewer: ViewerDep, dashboard: DashboardDep
 ) -> HTMLResponse:
-    """Dev commands with status, URL and log panes."""
+    """Dev commands with status, URL and log panes (or why they cannot be read now)."""
     source = dashboard.sources.dev_commands
-    commands = await source.commands(viewer, sandbox_id) if source is not None else None
+    commands, problem = None, None
+    if source is not None:
+        try:
+            commands = await source.commands(viewer, sandbox_id)
+        except AtelierError as exc:
+            problem = exc.message  # e.g. the sandbox is stopped: its guest cannot answer
     return page(
-        request, viewer, "partials/dev_commands.html", sandbox_id=sandbox_id, commands=commands
+        request,
+        viewer,
+        "partials/dev_commands.html",
+        sandbox_id=sandbox_id,
+        commands=commands,
+        problem=problem,
     )
 
 
