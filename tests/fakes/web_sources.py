@@ -1,9 +1,10 @@
 """In-memory implementations of the dashboard's source Protocols (`atelier.web.sources`).
 
-They behave like the services will: they keep state, check simple rules (Conflict on an
-illegal task action, NotFound for unknown ids) and publish the bus events the dashboard
-listens to (`attention.created|resolved`, `task.created|updated|deleted`), so pages update
-live exactly as with the real services.
+They behave like the services: they keep state, check simple rules (Conflict on an illegal
+task action, NotFound for unknown ids) and publish the bus events the dashboard listens to
+(`attention.created|resolved`, `task.created|updated|deleted`), so pages update live as with
+the real services. Page-rendering unit tests use them; the browser tests run against the
+real sources (`atelier.web.wiring.dashboard_sources`).
 """
 
 from __future__ import annotations
