@@ -21,13 +21,9 @@ from pathlib import Path
 from atelier.core.auth import Principal
 from atelier.core.lifecycle import Status
 from atelier.core.restore import Restore, capture, supports_memory_snapshots
-from atelier.core.sandboxes import (
-    POOL_FULL,
-    SandboxService,
-    SandboxView,
-    _Live,
-    handle_from_json,
-)
+from atelier.core.sandbox_records import audience
+from atelier.core.sandbox_vms import Live
+from atelier.core.sandboxes import POOL_FULL, SandboxService, SandboxView, handle_from_json
 from atelier.db.models import Sandbox, SandboxSuspend
 from atelier.db.repos import prebuilds as pre_repo
 from atelier.db.repos import sandboxes as repo
@@ -48,26 +44,26 @@ async def pause_sandbox(
     service: SandboxService, principal: Principal, sandbox_id: str
 ) -> SandboxView:
     """Save the sandbox's memory and free its VM; Conflict unless it runs (or no snapshots)."""
-    await service._load(principal, sandbox_id)
+    await service.records.load(principal, sandbox_id)
     vmm = service.runtime.vmm
     if not supports_memory_snapshots(vmm):
         raise Conflict(
             f"pausing needs memory snapshots, which the {vmm.name} driver does not offer here",
             hint=f"stop it instead: atelier sandbox stop {sandbox_id}",
         )
-    live = service._live.setdefault(sandbox_id, _Live())
+    live = service.vms.live(sandbox_id)
     async with live.lock:
-        row = await service._transition(sandbox_id, Status.PAUSED)
+        row = await service.records.transition(sandbox_id, Status.PAUSED)
         try:
             await _suspend(service, row, live)
         except BaseException:
             await _carry_on(service, row, live)
             raise
-    service.bus.publish("sandbox.paused", {"id": sandbox_id}, _audience(row))
+    service.bus.publish("sandbox.paused", {"id": sandbox_id}, audience(row))
     return await service.get(principal, sandbox_id)
 
 
-async def _suspend(service: SandboxService, row: Sandbox, live: _Live) -> None:
+async def _suspend(service: SandboxService, row: Sandbox, live: Live) -> None:
     assert row.vm is not None and row.agent_token is not None
     handle = handle_from_json(row.vm)
     client = await service.agents.get(row.id)
@@ -97,7 +93,7 @@ async def _suspend(service: SandboxService, row: Sandbox, live: _Live) -> None:
         ))  # fmt: skip
 
 
-async def _carry_on(service: SandboxService, row: Sandbox, live: _Live) -> None:
+async def _carry_on(service: SandboxService, row: Sandbox, live: Live) -> None:
     """The snapshot failed: let the VM run on and the sandbox be `running` again."""
     live.expected_exit = False
     if row.vm is not None:
@@ -106,15 +102,15 @@ async def _carry_on(service: SandboxService, row: Sandbox, live: _Live) -> None:
     snapshot = snapshot_dir(service) / names.memory_state("sbx", row.id)
     snapshot.unlink(missing_ok=True)
     with contextlib.suppress(AtelierError):
-        await service._transition(row.id, Status.RUNNING)
+        await service.records.transition(row.id, Status.RUNNING)
 
 
 async def resume_sandbox(
     service: SandboxService, principal: Principal, sandbox_id: str
 ) -> SandboxView:
     """Resume from the saved memory; the sandbox stays `paused` if that fails."""
-    row = await service._load(principal, sandbox_id)
-    live = service._live.setdefault(sandbox_id, _Live())
+    row = await service.records.load(principal, sandbox_id)
+    live = service.vms.live(sandbox_id)
     async with live.lock:
         async with service.db.session() as session:
             row = await repo.get(session, sandbox_id) or row
@@ -135,15 +131,15 @@ async def resume_sandbox(
                 f"sandbox {sandbox_id} is paused but its saved memory is gone",
                 hint=f"stop it and start it again: atelier sandbox stop {sandbox_id}",
             )
-        request = await service._plan(row, fresh=False)
+        request = await service.spawner.plan(row, fresh=False)
         token = service.secrets.decrypt(saved.agent_token)
         request = dataclasses.replace(
             request, restore=Restore(Path(saved.state_file), token, new_identity=False)
         )
-        ctx = await service.pipeline.start(request, on_step=service._step_event(row))
-        await service._running(sandbox_id, ctx)
+        ctx = await service.pipeline.start(request, on_step=service.spawner.step_event(row))
+        await service.spawner.running(sandbox_id, ctx)
         await _forget(service, sandbox_id)
-    service.bus.publish("sandbox.resumed", {"id": sandbox_id}, _audience(row))
+    service.bus.publish("sandbox.resumed", {"id": sandbox_id}, audience(row))
     return await service.get(principal, sandbox_id)
 
 
@@ -193,9 +189,5 @@ async def recover_suspended(service: SandboxService) -> list[str]:
             entry.unlink(missing_ok=True)
     for row in recovered:
         log.info("sandbox %s: saved memory found; it is paused again", row.id)
-        service.bus.publish("sandbox.status", {"id": row.id, "status": "paused"}, _audience(row))
+        service.bus.publish("sandbox.status", {"id": row.id, "status": "paused"}, audience(row))
     return [row.id for row in recovered]
-
-
-def _audience(row: Sandbox) -> set[str]:
-    return {row.owner_id, *(m.user_id for m in row.members)}

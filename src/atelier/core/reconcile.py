@@ -57,21 +57,21 @@ async def reconcile(service: SandboxService) -> ReconcileReport:
             if await _adopt(service, row.id, row.vm, row.agent_token):
                 report.adopted.append(row.id)
                 if status == Status.STOPPING:
-                    await service._shutdown(row, graceful=True)
-                    await service._set(row.id, Status.STOPPED, stopped=True)
+                    await service.vms.shutdown(row, graceful=True)
+                    await service.records.set_status(row.id, Status.STOPPED, stopped=True)
             else:
                 report.vanished.append(row.id)
-                await service._shutdown(row, graceful=False)
-                await service._set(
+                await service.vms.shutdown(row, graceful=False)
+                await service.records.set_status(
                     row.id, Status.ERROR, error=("vm", "the VM was gone when the manager started")
                 )
         elif status in (Status.CREATING, Status.STARTING):
             report.interrupted.append(row.id)
-            await service._shutdown(row, graceful=False)
+            await service.vms.shutdown(row, graceful=False)
             if status == Status.CREATING and row.volume is None:
                 with contextlib.suppress(AtelierError):
                     await service.runtime.storage.delete(names.sandbox_volume(row.id), force=True)
-            await service._set(
+            await service.records.set_status(
                 row.id,
                 Status.ERROR,
                 error=(
@@ -80,12 +80,12 @@ async def reconcile(service: SandboxService) -> ReconcileReport:
                 ),
             )
         elif status == Status.DESTROYING:
-            await service._shutdown(row, graceful=False)
+            await service.vms.shutdown(row, graceful=False)
             with contextlib.suppress(AtelierError):
                 await service.runtime.storage.delete(names.sandbox_volume(row.id), force=True)
-            await service._set(row.id, Status.DESTROYED, destroyed=True)
+            await service.records.set_status(row.id, Status.DESTROYED, destroyed=True)
     for row in queued:
-        service._enqueue(row.id, row.queued_seq or 0)
+        service.spawner.enqueue(row.id, row.queued_seq or 0)
         report.requeued.append(row.id)
     report.orphans_removed = await _remove_orphans(service)
     log.info(
@@ -111,7 +111,7 @@ async def _adopt(
     if await service.runtime.vmm.status(handle) == VmState.PAUSED:
         # Frozen vCPUs cannot answer; the process and its sockets are proof enough.
         service.agents.register(sandbox_id, handle.agent, secret)
-        service._watch(sandbox_id, handle)
+        service.vms.watch(sandbox_id, handle)
         return True
     try:
         client = await AgentClient.connect(handle.agent, secret, timeout=10)
@@ -124,7 +124,7 @@ async def _adopt(
             await service.runtime.vmm.kill(handle)
         return False
     service.agents.register(sandbox_id, handle.agent, secret, client)
-    service._watch(sandbox_id, handle)
+    service.vms.watch(sandbox_id, handle)
     return True
 
 

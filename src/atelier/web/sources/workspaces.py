@@ -73,6 +73,8 @@ def parse_text(text: str) -> Any:
 
 
 class _Unreadable(ValidationError):
+    code = "definition_unreadable"
+
     def __init__(self, problem: DefinitionProblem) -> None:
         where = f" (line {problem.line})" if problem.line else ""
         super().__init__(
