@@ -96,10 +96,11 @@ def main() -> None:
         sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:
+        # Usage errors (missing argument, bad option value, BadParameter) arrive here in
+        # non-standalone mode; typer raises them from its bundled click, not `click`.
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        sys.exit(int(getattr(exc, "exit_code", 2)))

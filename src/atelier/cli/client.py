@@ -119,8 +119,9 @@ class ApiClient:
             raise error_from(response) from None
 
     def get(self, path: str, **params: Any) -> Any:
-        """GET `path` with query parameters."""
-        return self.request("GET", path, params=params or None)
+        """GET `path` with query parameters (None and empty lists are left out)."""
+        given = {k: v for k, v in params.items() if v is not None and v != []}
+        return self.request("GET", path, params=given or None)
 
     def post(self, path: str, json: Any = None) -> Any:
         """POST a JSON body."""

@@ -173,6 +173,12 @@ def exec_(
 ) -> None:
     """Run a command in a sandbox; output streams as it is produced."""
     output.use_json(json_output)
+    if command[:1] == ["--"]:  # `exec ID -- cmd`: options end at ID, so `--` arrives here
+        command = command[1:]
+    if not command:
+        raise typer.BadParameter(
+            "give the program to run after the sandbox id", param_hint="COMMAND"
+        )
     environment = {}
     for item in env or []:
         key, sep, value = item.partition("=")

@@ -74,6 +74,10 @@ def up() -> None:
         output.info(
             f"  admin    {report.admin}; API token (shown once): [bold]{report.token}[/bold]"
         )
+        output.info(
+            f"  dashboard login (shown once): {report.admin} / [bold]{report.password}[/bold]"
+            "  (change it with `atelier user passwd admin`)"
+        )
         output.info(f"  the CLI is configured in {report.client_config}")
     for note in report.notes:
         output.info(f"  note: {note}")

@@ -143,7 +143,7 @@ class Kernel:
 
 
 class Images:
-    """The images sandboxes boot (setup.images, default minimal)."""
+    """The images sandboxes boot (setup.images, default minimal and dev-base)."""
 
     name, title = "images", "images"
 

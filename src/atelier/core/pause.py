@@ -7,8 +7,9 @@ network allocation; the state file and the guest's agent token are recorded
 (`SpawnRequest.restore`, same identity): processes carry on where they were, with the clock
 set again. If the snapshot fails the VM keeps running and the sandbox stays `running`.
 
-A manager restart finds paused sandboxes without a VM; reconcile marks them `error`, and
-`recover_suspended` (a start hook) puts the ones whose memory is saved back to `paused`.
+A manager restart finds paused sandboxes without a VM; reconcile leaves those whose memory
+is saved `paused`, and `recover_suspended` (a start hook) also returns older rows that an
+earlier version marked `error` to `paused`, and removes saved memory nobody owns.
 """
 
 from __future__ import annotations
@@ -159,8 +160,8 @@ async def discard_saved_memory(service: SandboxService, sandbox_id: str) -> None
 async def recover_suspended(service: SandboxService) -> list[str]:
     """After reconcile: paused sandboxes whose memory is saved are `paused` again.
 
-    Reconcile cannot adopt a VM that does not exist and marks such sandboxes `error`; the
-    saved memory (and the token inside it) is still valid. Saved memory of sandboxes that no
+    Reconcile leaves paused sandboxes paused; a row an earlier version marked `error` (no
+    VM to adopt) still has valid saved memory (and the token inside it). Saved memory of sandboxes that no
     longer exist, and stray state files, are removed. Returns the recovered ids.
     """
     recovered: list[Sandbox] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ class UpReport:
     storage: str = ""
     admin: str | None = None
     token: str | None = None
+    password: str | None = None  # the dashboard password of the first admin, shown once
     client_config: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -62,9 +64,11 @@ async def prepare(
             " custom one (about 7 minutes)"
         )
     image = config.images.default_image
-    if image not in {i.name for i in list_images(config)}:
-        say(f"building image {image} ({_BUILD_TIME.get(image, 'several minutes')}, once)")
-        await ImageService(config).build(image, events=events)
+    # minimal too: `atelier debug-vm` and `atelier doctor` boot it to check the host.
+    for name in dict.fromkeys(("minimal", image)):
+        if name not in {i.name for i in list_images(config)}:
+            say(f"building image {name} ({_BUILD_TIME.get(name, 'several minutes')}, once)")
+            await ImageService(config).build(name, events=events)
     report.image = image
     say("storage pool")
     storage = StorageService(config)
@@ -77,9 +81,10 @@ async def prepare(
     say("admin account")
     async with local_auth(config) as auth:
         if await auth.user_count() == 0:
-            admin = await auth.create_user("admin", role="admin")
+            password = secrets.token_urlsafe(12)
+            admin = await auth.create_user("admin", role="admin", password=password)
             _, raw = await auth.create_token(admin.id, "atelier up")
-            report.admin, report.token = admin.username, raw
+            report.admin, report.token, report.password = admin.username, raw, password
             report.client_config = str(_write_client_config(config, raw))
     return report
 

@@ -32,9 +32,12 @@ async def test_up_prepares_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         assert oct(client_config_path().stat().st_mode & 0o777) == "0o600"
         async with local_auth(config) as auth:
             assert (await auth.authenticate(first.token)).username == "admin"
+            assert first.password is not None
+            assert (await auth.verify_password("admin", first.password)).username == "admin"
 
         second = await prepare(config, said.append, unit_dir=None)
         assert second.admin is None and second.token is None, "a second admin was made"
+        assert second.password is None
         assert not any(n.startswith("storage:") for n in second.notes), second.notes
         assert json.loads(client_config_path().read_text())["token"] == first.token
     finally:

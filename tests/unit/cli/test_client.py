@@ -87,3 +87,17 @@ def test_settings_environment_beats_file(tmp_path: Path, monkeypatch: pytest.Mon
     path.write_text("{")
     with pytest.raises(ConfigError, match=r"client\.json"):
         client_settings(path)
+
+
+def test_unset_query_parameters_are_left_out() -> None:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=[])
+
+    with client(httpx.MockTransport(handle)) as api:
+        api.get("/api/sandboxes", status=[], name=None, includeDestroyed="false")
+        api.get("/api/sandboxes", status=["running", "paused"])
+    assert dict(seen[0].url.params) == {"includeDestroyed": "false"}
+    assert seen[1].url.params.get_list("status") == ["running", "paused"]

@@ -15,7 +15,7 @@ class ImagesConfig(BaseModel):
     default_image: str = Field(
         "dev-base",
         description="image of sandboxes and workspaces that name none (dev-base: VS Code,"
-        " OpenCode, Chromium; minimal: agent and sshd only, quick to build)",
+        " OpenCode, Chromium; minimal: sshd, git and Python, quick to build)",
     )
     kernel: Literal["auto", "custom", "cloud"] = Field(
         "auto",
