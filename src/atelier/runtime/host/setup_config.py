@@ -31,7 +31,9 @@ class SetupConfig(BaseModel):
     kernel: Literal["custom", "cloud", "skip"] | None = Field(
         None, description="custom: build from linux-source (minutes); cloud: Debian's"
     )
-    images: list[str] | None = Field(None, description="images to build (default: minimal and dev-base)")
+    images: list[str] | None = Field(
+        None, description="images to build (default: minimal and dev-base)"
+    )
     caches: bool | None = Field(None, description="install Verdaccio and the PyPI cache")
     proxy: bool | None = Field(None, description="publish sandboxes over HTTPS through Caddy")
     firecracker: str | None = Field(
