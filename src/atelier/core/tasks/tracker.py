@@ -37,6 +37,18 @@ S = TaskStatus
 TRACKED = (S.STARTING.value, S.RUNNING.value, S.REVIEW.value)
 
 
+def owner_of(owners: dict[str, tuple[str, str]], session_id: str) -> tuple[str, str] | None:
+    """The task (id, title) of `session_id` among one sandbox's session owners.
+
+    A session not seen yet (a review session just launched, one a user opened in the
+    sandbox's OpenCode) belongs to the sandbox's task when the sandbox serves only one.
+    """
+    if session_id in owners:
+        return owners[session_id]
+    tasks = set(owners.values())
+    return tasks.pop() if len(tasks) == 1 else None
+
+
 class TaskTracker:
     """Turns snapshots into task progress and status changes."""
 
@@ -48,8 +60,8 @@ class TaskTracker:
         self._diffs: dict[str, DiffStat] = {}
 
     def task_of(self, sandbox_id: str, session_id: str) -> tuple[str, str] | None:
-        """(task id, title) of the task a session belongs to, if any."""
-        return self._owners.get(sandbox_id, {}).get(session_id)
+        """(task id, title) of the task a session belongs to, if any (see `owner_of`)."""
+        return owner_of(self._owners.get(sandbox_id, {}), session_id)
 
     async def on_snapshot(self, snapshot: Snapshot, files_dirty: bool) -> None:
         async with self._store.db.session() as session:

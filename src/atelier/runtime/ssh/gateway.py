@@ -339,7 +339,17 @@ class Gateway:
 class _Full(asyncssh.SSHServer):
     """Turns a client away when the gateway has max_connections already."""
 
+    def __init__(self) -> None:
+        self._conn: asyncssh.SSHServerConnection | None = None
+
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
-        asyncio.get_running_loop().call_soon(
-            conn.disconnect, asyncssh.DISC_TOO_MANY_CONNECTIONS, "too many connections"
-        )
+        self._conn = conn
+
+    def begin_auth(self, username: str) -> bool:
+        # After key exchange, not at connect: a client still sending its key exchange when
+        # the socket closes sees "Broken pipe" instead of the reason.
+        if self._conn is not None:
+            asyncio.get_running_loop().call_soon(
+                self._conn.disconnect, asyncssh.DISC_TOO_MANY_CONNECTIONS, "too many connections"
+            )
+        return True
