@@ -95,11 +95,15 @@ async def _task(h: Harness, task_id: str) -> dict[str, Any]:
     return body
 
 
-async def _until(h: Harness, task_id: str, statuses: set[str]) -> dict[str, Any]:
+async def _until(
+    h: Harness, task_id: str, statuses: set[str], *, with_sandbox: bool = False
+) -> dict[str, Any]:
+    """The task once in one of `statuses` (and, with `with_sandbox`, its sandbox recorded:
+    `starting` begins before its first step has created the sandbox)."""
     # Generous: a loaded CI host runs VMs beside this test (no timing is asserted).
     deadline = asyncio.get_running_loop().time() + 180
     task = await _task(h, task_id)
-    while task["status"] not in statuses:
+    while task["status"] not in statuses or (with_sandbox and not task["sandboxId"]):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"task {task_id} stayed {task['status']}, wanted {statuses}")
         await asyncio.sleep(0.05)
@@ -114,7 +118,8 @@ async def test_limit_queues_and_spawn_failure_fails_with_the_reason(h: Harness) 
         created = await h.http.post("/api/tasks", json=body, headers=h.headers)
         assert created.status_code == 201, created.text
         ids.append(created.json()["id"])
-    first, second = await _until(h, ids[0], {"starting"}), await _until(h, ids[1], {"starting"})
+    first = await _until(h, ids[0], {"starting"}, with_sandbox=True)
+    second = await _until(h, ids[1], {"starting"}, with_sandbox=True)
     assert first["sandboxId"] and second["sandboxId"]
     third = await _task(h, ids[2])
     assert third["status"] == "queued" and third["queuePosition"] == 1
@@ -127,7 +132,8 @@ async def test_limit_queues_and_spawn_failure_fails_with_the_reason(h: Harness) 
     assert "out of memory" in failed["error"]
     assert failed["sandboxId"] in failed["error"]
     # The queued task moves up once the others stopped counting against the limit.
-    assert (await _until(h, ids[2], {"starting", "failed"}))["sandboxId"]
+    admitted = await _until(h, ids[2], {"starting", "failed"}, with_sandbox=True)
+    assert admitted["sandboxId"] not in (first["sandboxId"], second["sandboxId"])
 
 
 @pytest.fixture
