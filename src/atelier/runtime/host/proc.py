@@ -236,6 +236,26 @@ async def spawn(
     )
 
 
+async def stop_group(child: asyncio.subprocess.Process, grace_s: float) -> None:
+    """SIGTERM the process group of a `spawn()`ed child, SIGKILL it after `grace_s`.
+
+    `spawn()` starts each child in its own session, so its pid is its process group. The
+    SIGKILL also happens when the caller is cancelled during the grace period.
+    """
+    if child.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGTERM)
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(child.wait(), grace_s)
+    finally:
+        if child.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            await asyncio.shield(child.wait())
+
+
 async def _kill_group(proc: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)

@@ -8,7 +8,6 @@ process group on timeout or cancellation. A failure raises CommandError with the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import time
@@ -98,17 +97,5 @@ async def _wait(
 
 
 async def _kill(child: asyncio.subprocess.Process) -> None:
-    if child.returncode is not None:
-        return
-    # spawn() starts each child in its own session, so its pid is its process group.
     # SIGTERM first: mmdebstrap unmounts what it mounted in the tree when asked to stop.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, signal.SIGTERM)
-    try:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(child.wait(), _GRACE)
-    finally:
-        if child.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGKILL)
-            await asyncio.shield(child.wait())
+    await proc.stop_group(child, _GRACE)

@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -144,16 +143,8 @@ class CaddyProcess:
     async def stop(self) -> None:
         """Stop the child: SIGTERM, then SIGKILL after a grace period."""
         child, self._child = self._child, None
-        if child is None or child.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(child.wait(), _STOP_TIMEOUT_S)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGKILL)
-            await child.wait()
+        if child is not None:
+            await proc.stop_group(child, _STOP_TIMEOUT_S)
 
     def _tail(self) -> str:
         try:

@@ -9,10 +9,7 @@ an earlier manager run) is adopted rather than started twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,16 +91,8 @@ class CacheProcess:
     async def stop(self) -> None:
         """SIGTERM the child's group, SIGKILL after a grace period."""
         child, self._child = self._child, None
-        if child is None or child.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(child.wait(), STOP_TIMEOUT_S)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGKILL)
-            await child.wait()
+        if child is not None:
+            await proc.stop_group(child, STOP_TIMEOUT_S)
 
     def _tail(self) -> str:
         try:

@@ -66,3 +66,22 @@ async def test_input_is_passed() -> None:
 
 def test_describe_redacts_secrets() -> None:
     assert "s3cret" not in proc.describe(["tool", "--token=s3cret"], secrets=["s3cret"])
+
+
+async def test_stop_group_terms_then_kills_the_whole_group() -> None:
+    # The shell ignores SIGTERM and has a child in its group: both must be gone.
+    child = await proc.spawn(
+        ["sh", "-c", "trap '' TERM; sleep 60 & echo $!; wait"], stdout=asyncio.subprocess.PIPE
+    )
+    assert child.stdout is not None
+    grandchild = int(await asyncio.wait_for(child.stdout.readline(), 10))
+    await proc.stop_group(child, 0.5)
+    assert child.returncode == -9
+    assert await proc.wait_for_exit(grandchild, 5)
+
+
+async def test_stop_group_lets_a_child_end_on_sigterm() -> None:
+    child = await proc.spawn(["sleep", "60"])
+    await proc.stop_group(child, 10)
+    assert child.returncode == -15
+    await proc.stop_group(child, 10)  # already ended: nothing to do
