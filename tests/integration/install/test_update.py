@@ -11,7 +11,6 @@ which re-adopts the VM: same QEMU pid, and it still answers exec.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -20,7 +19,6 @@ import signal
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from atelier.config import AtelierConfig
@@ -33,6 +31,7 @@ from tests.integration.manager.conftest import (
     json_of,
     make_user,
     manager_config,
+    wait_until_ready,
 )
 
 pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -101,15 +100,7 @@ class VenvManager(ManagerProcess):
                 stdout=log,
                 stderr=log,
             )
-        async with httpx.AsyncClient(base_url=self.url, timeout=2) as client:
-            for _ in range(1200):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/health/ready")).status_code == 200:
-                        return
-                if self.process.returncode is not None:
-                    break
-                await asyncio.sleep(0.1)
-        raise AssertionError(f"manager did not start:\n{self.log.read_text()[-3000:]}")
+        await wait_until_ready(self.url, self.process, self.log, within_s=120)
 
 
 def kill_group(pid: int | None) -> None:

@@ -50,6 +50,21 @@ def manager_config(tmp: Path, pool: Path, port: int, **limits: int) -> AtelierCo
     )
 
 
+async def wait_until_ready(
+    url: str, process: asyncio.subprocess.Process, log: Path, *, within_s: float
+) -> None:
+    """Poll a manager subprocess's /health/ready; fail with its log if it exits or times out."""
+    async with httpx.AsyncClient(base_url=url, timeout=2) as client:
+        for _ in range(int(within_s * 10)):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get("/health/ready")).status_code == 200:
+                    return
+            if process.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"manager did not become ready:\n{log.read_text()[-3000:]}")
+
+
 @dataclass
 class Credentials:
     token: str
@@ -83,15 +98,7 @@ class ManagerProcess:
                 stdout=log,
                 stderr=log,
             )
-        async with httpx.AsyncClient(base_url=self.url, timeout=2) as client:
-            for _ in range(600):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/health/ready")).status_code == 200:
-                        return
-                if self.process.returncode is not None:
-                    break
-                await asyncio.sleep(0.1)
-        raise AssertionError(f"manager did not become ready:\n{self.log.read_text()[-3000:]}")
+        await wait_until_ready(self.url, self.process, self.log, within_s=60)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the manager's whole process group (VMs live in their own sessions)."""
