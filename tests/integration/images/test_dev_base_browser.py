@@ -3,10 +3,9 @@
 Playwright drives the host's Debian Chromium (headless) against a booted dev-base through
 loopback forwards. It opens code-server and waits for the VS Code workbench, then opens
 noVNC, which connects over RFB (through websockify) to the VNC display where the sandbox's
-own Chromium runs; the canvas must show Chromium's window (tab strip and toolbar drawn), not
-a blank screen. Under TCG on a busy 2-core host the start page itself may still be loading
-then; how far it got is written to `novnc-stats.txt`. Screenshots go to the test's artifact
-directory.
+own Chromium runs; the canvas must show Chromium's window (tab strip and toolbar drawn) and
+its start page (a gradient with text), not a blank screen. Colour statistics of both go to
+`novnc-stats.txt`; screenshots go to the test's artifact directory.
 """
 
 from __future__ import annotations
@@ -115,23 +114,26 @@ async def _open_novnc(page: Any, url: str, shots: Path) -> None:
     await canvas.wait_for(state="attached", timeout=120_000)
     deadline = time.monotonic() + READY_S
     window: dict[str, float] = {}
+    page_area: dict[str, float] = {}
     while time.monotonic() < deadline:
         window = await _band(canvas, 0, TOOLBAR_PX)
-        if window["colours"] >= 8 and window["spread"] >= 5:
+        page_area = await _band(canvas, TOOLBAR_PX, 10_000)
+        if _drawn(window) and _drawn(page_area):
             break
         await page.wait_for_timeout(3000)
-    # The page area: under TCG on a busy 2-core host Chromium may still be loading its start
-    # page when its window is up; record how far it got.
-    page_area = await _band(canvas, TOOLBAR_PX, 10_000)
     (shots / "novnc-stats.txt").write_text(f"toolbar {window}\npage {page_area}\n")
     await page.screenshot(path=str(shots / "novnc-page.png"), timeout=SHOT_MS)
     await canvas.screenshot(path=str(shots / "novnc-canvas.png"), timeout=SHOT_MS)
     text = (await status.text_content()) or ""
     assert "Connected" in text or await page.locator("#noVNC_control_bar_anchor").count(), text
     assert window.get("width", 0) >= 640, window
-    assert window["colours"] >= 8 and window["spread"] >= 5, (
-        f"no Chromium window on the VNC screen: {window}"
-    )
+    assert _drawn(window), f"no Chromium window on the VNC screen: {window}"
+    # The start page is a gradient with text; a blank or white page has one or two colours.
+    assert _drawn(page_area), f"Chromium's start page is not drawn: {page_area}"
+
+
+def _drawn(band: dict[str, float]) -> bool:
+    return band.get("colours", 0) >= 8 and band.get("spread", 0) >= 5
 
 
 async def _band(canvas: Any, y0: int, y1: int) -> dict[str, float]:

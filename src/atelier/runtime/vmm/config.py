@@ -25,7 +25,13 @@ class VmmConfig(BaseModel):
     qemu_accel: Literal["auto", "kvm", "tcg"] = Field(
         "auto", description="auto: kvm only with hardware vmx/svm, else tcg"
     )
-    qemu_tb_size_mb: int = Field(64, ge=16, le=2048, description="TCG translation cache size")
+    qemu_tb_size_mb: int | None = Field(
+        None,
+        ge=16,
+        le=2048,
+        description="TCG translation cache size; unset: a quarter of the guest's memory, "
+        "64 to 1024 MiB",
+    )
     firecracker_binary: Path = Path("/usr/local/bin/firecracker")
     jailer_binary: Path = Path("/usr/local/bin/jailer")
     use_jailer: bool = True

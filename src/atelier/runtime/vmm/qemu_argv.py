@@ -26,7 +26,7 @@ class QemuOptions:
     binary: str
     machine: Machine
     accel: Accel
-    tb_size_mb: int
+    tb_size_mb: int | None  # None: scaled to the guest's memory (tcg_cache_mb)
     tsc_khz: int | None  # passed as tsc_early_khz on microvm under TCG
 
 
@@ -153,6 +153,16 @@ def _machine_arg(opts: QemuOptions, spec: BootSpec) -> str:
     return machine
 
 
+def tcg_cache_mb(memory_mb: int) -> int:
+    """TCG's translation cache for a guest: a quarter of its memory, 64 to 1024 MiB.
+
+    A cache smaller than the code a guest runs is flushed and refilled over and over: with
+    64 MiB, dev-base's Chromium, code-server and OpenCode together never got Chromium's first
+    page drawn. QEMU touches the cache only as it fills, so small guests stay small.
+    """
+    return max(64, min(1024, memory_mb // 4))
+
+
 def build_argv(
     spec: BootSpec,
     opts: QemuOptions,
@@ -165,7 +175,8 @@ def build_argv(
 
     With `netns`, QEMU runs inside that network namespace (where its TAP devices live).
     """
-    accel = "kvm" if opts.accel == "kvm" else f"tcg,tb-size={opts.tb_size_mb}"
+    tb_size = opts.tb_size_mb or tcg_cache_mb(spec.memory_mb)
+    accel = "kvm" if opts.accel == "kvm" else f"tcg,tb-size={tb_size}"
     cpu = "host" if opts.accel == "kvm" else "max"
     argv: list[str] = [
         opts.binary,

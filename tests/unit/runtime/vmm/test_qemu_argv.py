@@ -50,6 +50,18 @@ def test_direct_kernel_boot_with_virtio_pci_on_q35() -> None:
     assert "virtserialport,bus=vser0.0,chardev=agent0,name=org.atelier.agent" in devices
 
 
+@pytest.mark.parametrize(("memory_mb", "cache"), [(256, 64), (512, 128), (2048, 512), (8192, 1024)])
+def test_unset_tcg_cache_scales_with_guest_memory(memory_mb: int, cache: int) -> None:
+    scaled = QemuOptions("qemu-system-x86_64", "q35", "tcg", None, None)
+    argv = build_argv(spec(memory_mb=memory_mb), scaled, FILES)
+    assert option(argv, "-accel") == [f"tcg,tb-size={cache}"]
+
+
+def test_configured_tcg_cache_wins_and_kvm_has_none() -> None:
+    assert option(build_argv(spec(memory_mb=4096), TCG_Q35, FILES), "-accel") == ["tcg,tb-size=64"]
+    assert option(build_argv(spec(), KVM_Q35, FILES), "-accel") == ["kvm"]
+
+
 def test_vm_is_detached_and_named() -> None:
     argv = build_argv(spec(), TCG_Q35, FILES)
     assert "-daemonize" in argv
