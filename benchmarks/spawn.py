@@ -4,7 +4,8 @@
 
 Runs a real manager in-process (QEMU, a reflink pool on a temporary loop-mounted XFS image,
 user networking) and measures, for the `minimal` image:
-- bare VMM boot-to-agent vs API create-to-running (`overhead_ms_p50`);
+- bare VMM boot-to-agent vs API create-to-running (`overhead_ms_p50`), with the median of
+  each spawn step the pipeline recorded (`steps_ms_p50`: where the time goes);
 - N concurrent creates vs a single one (`concurrent10_p95_ratio`);
 - host memory per idle sandbox excluding the guest's RAM (`host_rss_mb_per_sandbox`):
   the QEMU process's resident memory from /proc/<pid>/smaps minus the mapping that holds
@@ -125,11 +126,16 @@ async def run(args: argparse.Namespace, scratch: Path) -> dict[str, object]:
     try:
         bare, api = [], []
         ids: list[str] = []
+        steps: dict[str, list[float]] = {}
         for _ in range(args.n):
             bare.append(await bare_boot(config, manager))
             sandbox_id, ms = await create_timed(manager, who)
             api.append(ms)
             ids.append(sandbox_id)
+            row = await manager.sandboxes.lookup(sandbox_id)
+            assert row is not None
+            for record in row.spawn_steps or []:
+                steps.setdefault(str(record["step"]), []).append(float(record["ms"]))
             print(
                 f"bare boot {bare[-1]:.0f} ms, API create-to-running {ms:.0f} ms", file=sys.stderr
             )
@@ -177,6 +183,7 @@ async def run(args: argparse.Namespace, scratch: Path) -> dict[str, object]:
         "bare_boot_ms_p50": round(statistics.median(bare), 1),
         "api_create_to_running_ms_p50": round(single, 1),
         "overhead_ms_p50": round(single - statistics.median(bare), 1),
+        "steps_ms_p50": {name: round(statistics.median(ms), 1) for name, ms in steps.items()},
         "concurrent": args.concurrent,
         "concurrent_p50_ms": p(concurrent, 0.5),
         "concurrent_p95_ms": p(concurrent, 0.95),
@@ -195,6 +202,9 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="atl-bench-") as scratch:
         summary = asyncio.run(run(args, Path(scratch)))
+    spawn_steps = summary["steps_ms_p50"]
+    assert isinstance(spawn_steps, dict)
+    print("spawn steps (p50): " + ", ".join(f"{k} {v:.0f} ms" for k, v in spawn_steps.items()))
     print(
         f"overhead {summary['overhead_ms_p50']} ms (API {summary['api_create_to_running_ms_p50']}"
         f" ms vs bare {summary['bare_boot_ms_p50']} ms); host RSS per idle sandbox"

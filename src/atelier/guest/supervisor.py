@@ -36,6 +36,7 @@ class Service:
         self.spec = spec
         self.state = "stopped"  # stopped | running | stopping | backoff | exited | failed
         self.want_up = False
+        self.held = False  # stopped by a request: the boot pass must not autostart it
         self.pid = 0
         self.started_at: float | None = None
         self.started_mono = 0.0
@@ -100,6 +101,7 @@ class Supervisor:
     def start(self, name: str) -> dict[str, Any]:
         service = self.get(name)
         service.want_up = True
+        service.held = False
         if service.state in ("running", "stopping"):
             return self.status(service)
         service.cancel_timer()
@@ -108,7 +110,9 @@ class Supervisor:
         return self.status(service)
 
     def stop(self, name: str, done: Callable[[], None]) -> None:
-        self._stop(self.get(name), done)
+        service = self.get(name)
+        service.held = True
+        self._stop(service, done)
 
     def _stop(self, service: Service, done: Callable[[], None]) -> None:
         service.want_up = False
@@ -135,7 +139,11 @@ class Supervisor:
         self._stop(service, lambda: done(self.start(name)))
 
     def boot(self, names: list[str] | None) -> None:
-        """Start the named services, or every `autostart` one when `names` is None."""
+        """Start the named services, or every `autostart` one when `names` is None.
+
+        The agent answers before this boot pass: a service a client stopped by then stays
+        stopped.
+        """
         self.reload()
         chosen = (
             names
@@ -143,6 +151,8 @@ class Supervisor:
             else [n for n, s in self.services.items() if s.spec.autostart]
         )
         for name in chosen:
+            if name in self.services and self.services[name].held:
+                continue
             try:
                 self.start(name)
             except OpError as exc:
