@@ -29,8 +29,8 @@ class VmmConfig(BaseModel):
         None,
         ge=16,
         le=2048,
-        description="TCG translation cache size; unset: a quarter of the guest's memory, "
-        "64 to 1024 MiB",
+        description="TCG translation cache size; unset: 64 MiB for guests below 1 GiB, "
+        "else a quarter of the guest's memory (at most 1024 MiB)",
     )
     firecracker_binary: Path = Path("/usr/local/bin/firecracker")
     jailer_binary: Path = Path("/usr/local/bin/jailer")

@@ -50,7 +50,9 @@ def test_direct_kernel_boot_with_virtio_pci_on_q35() -> None:
     assert "virtserialport,bus=vser0.0,chardev=agent0,name=org.atelier.agent" in devices
 
 
-@pytest.mark.parametrize(("memory_mb", "cache"), [(256, 64), (512, 128), (2048, 512), (8192, 1024)])
+@pytest.mark.parametrize(
+    ("memory_mb", "cache"), [(256, 64), (768, 64), (1024, 256), (2048, 512), (8192, 1024)]
+)
 def test_unset_tcg_cache_scales_with_guest_memory(memory_mb: int, cache: int) -> None:
     scaled = QemuOptions("qemu-system-x86_64", "q35", "tcg", None, None)
     argv = build_argv(spec(memory_mb=memory_mb), scaled, FILES)
