@@ -57,7 +57,7 @@ CANVAS_STATS = """
   const ctx = canvas.getContext('2d');
   const {width, height} = canvas;
   const top = Math.min(y0, height), bottom = Math.min(y1, height);
-  if (!width || bottom <= top) return {width, height, colours: 0, spread: 0};
+  if (!width || bottom <= top) return {width, height, colours: 0, mean: 0, spread: 0};
   const data = ctx.getImageData(0, top, width, bottom - top).data;
   const colours = new Set();
   let sum = 0, sumSq = 0, n = 0;
@@ -68,7 +68,7 @@ CANVAS_STATS = """
     sum += lum; sumSq += lum * lum; n += 1;
   }
   const mean = sum / n;
-  return {width, height, colours: colours.size, spread: Math.sqrt(sumSq / n - mean * mean)};
+  return {width, height, colours: colours.size, mean, spread: Math.sqrt(sumSq / n - mean * mean)};
 }
 """
 TOOLBAR_PX = 90  # Chromium's tab strip and toolbar at 1280x800
@@ -118,7 +118,7 @@ async def _open_novnc(page: Any, url: str, shots: Path) -> None:
     while time.monotonic() < deadline:
         window = await _band(canvas, 0, TOOLBAR_PX)
         page_area = await _band(canvas, TOOLBAR_PX, 10_000)
-        if _drawn(window) and _drawn(page_area):
+        if _drawn(window) and _start_page(page_area):
             break
         await page.wait_for_timeout(3000)
     (shots / "novnc-stats.txt").write_text(f"toolbar {window}\npage {page_area}\n")
@@ -128,12 +128,17 @@ async def _open_novnc(page: Any, url: str, shots: Path) -> None:
     assert "Connected" in text or await page.locator("#noVNC_control_bar_anchor").count(), text
     assert window.get("width", 0) >= 640, window
     assert _drawn(window), f"no Chromium window on the VNC screen: {window}"
-    # The start page is a gradient with text; a blank or white page has one or two colours.
-    assert _drawn(page_area), f"Chromium's start page is not drawn: {page_area}"
+    assert _start_page(page_area), f"Chromium's start page is not drawn: {page_area}"
 
 
 def _drawn(band: dict[str, float]) -> bool:
     return band.get("colours", 0) >= 8 and band.get("spread", 0) >= 5
+
+
+def _start_page(band: dict[str, float]) -> bool:
+    # The start page is a dark blue-to-orange gradient (about 1 100 colours in the sample); a
+    # blank page has one or two colours and an error page is mostly white with grey text.
+    return _drawn(band) and band.get("colours", 0) >= 256 and band.get("mean", 255) < 200
 
 
 async def _band(canvas: Any, y0: int, y1: int) -> dict[str, float]:
