@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +47,13 @@ async def gone(pid: int, within: float = 10.0) -> bool:
             return True
         await asyncio.sleep(0.02)
     return not proc.pid_alive(pid)
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[bool]], within: float = 15.0, every: float = 0.05
+) -> None:
+    """Poll `check` every `every` seconds until it is true; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(every)

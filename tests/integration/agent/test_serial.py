@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from atelier.guest import protocol as p
 from atelier.runtime.agent import AgentClient, AgentDisconnected, AgentUnauthorized
 from tests.fakes.guest_agent import AgentProcess, SerialRelay
-from tests.integration.agent.conftest import TOKEN, gone, ready_client
+from tests.integration.agent.conftest import TOKEN, gone, ready_client, wait_for
 
 Serial = tuple[AgentProcess, SerialRelay]
 
@@ -68,9 +67,13 @@ async def test_host_disconnect_mid_request_then_reconnect(serial: Serial, tmp_pa
         upload = asyncio.create_task(
             client.write_file(str(tmp_path / "partial"), os.urandom(64 << 20))
         )
+
         # Cut the host side off once the agent is writing the upload (its temporary file
         # exists), not after a fixed delay: on a quiet host a small upload finished first.
-        await _until_a_file_appears(tmp_path, "partial")
+        async def upload_begun() -> bool:
+            return any("partial" in name for name in os.listdir(tmp_path))
+
+        await wait_for(upload_begun, within=30, every=0.002)
         relay.drop()
         with pytest.raises(AgentDisconnected):
             await proc.wait()
@@ -84,13 +87,6 @@ async def test_host_disconnect_mid_request_then_reconnect(serial: Serial, tmp_pa
     assert relay.connections == 2
     assert not (tmp_path / "partial").exists()
     assert [name for name in os.listdir(tmp_path) if "partial" in name] == []
-
-
-async def _until_a_file_appears(directory: Path, part: str, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not any(part in name for name in os.listdir(directory)):
-        assert time.monotonic() < deadline, f"no file with {part!r} in its name appeared"
-        await asyncio.sleep(0.002)
 
 
 async def test_half_a_frame_before_a_hang_up_is_discarded(serial: Serial) -> None:

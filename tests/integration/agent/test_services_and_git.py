@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -12,15 +10,7 @@ import pytest
 from atelier.runtime.agent import AgentClient
 from atelier.runtime.agent.errors import AgentBadRequest, AgentNotFound
 from atelier.runtime.host import proc
-from tests.integration.agent.conftest import gone
-
-
-async def wait_for(check: object, within: float = 15.0) -> None:
-    assert callable(check)
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
+from tests.integration.agent.conftest import gone, wait_for
 
 
 async def test_service_lifecycle(client: AgentClient, tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ pytestmark = [
 # colour and no spread. The top band holds Chromium's tab strip and toolbar once its window
 # is drawn; the rest is the page (a gradient with text once the start page has rendered).
 CANVAS_STATS = """
-([canvas, y0, y1]) => {
+(canvas, [y0, y1]) => {
   const ctx = canvas.getContext('2d');
   const {width, height} = canvas;
   const top = Math.min(y0, height), bottom = Math.min(y1, height);
@@ -142,9 +142,7 @@ def _start_page(band: dict[str, float]) -> bool:
 
 
 async def _band(canvas: Any, y0: int, y1: int) -> dict[str, float]:
-    stats: dict[str, float] = await canvas.evaluate(
-        f"(canvas) => ({CANVAS_STATS})([canvas, {y0}, {y1}])"
-    )
+    stats: dict[str, float] = await canvas.evaluate(CANVAS_STATS, [y0, y1])
     return stats
 
 
